@@ -1,0 +1,32 @@
+# Two entry points for a fresh machine:
+#   make demo   create .venv, install the package, run the main job on the bundled example
+#   make test   create/update .venv and run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+OUT    ?= results
+
+.PHONY: venv demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/calib compare-gradients --out $(OUT)/compare_gradients
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not benchmark"
+
+# Benchmarks against jaxopt/optimistix (optional extras); sizes are arguments of the scripts.
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PY) experiments/bench_equilibrium.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache
