@@ -1,0 +1,26 @@
+"""calib: differentiable equilibria and bilevel calibration of physical models, on JAX.
+
+The inner level, :func:`equilibrium`, minimises an energy ``E(x, theta)`` over the state ``x``; its
+result is differentiable in ``theta`` by the implicit function theorem (:class:`Implicit`) or by
+unrolled baselines (:class:`Unrolled`, :class:`Truncated`, :class:`Checkpointed`, :class:`Neumann`).
+This package knows nothing about atoms or meshes: energies come from :mod:`physics` or from you.
+"""
+
+from ._diagnostics import AdjointRecord, record_adjoints
+from ._equilibrium import equilibrium, stability
+from ._errors import CalibError, ConvergenceError, NonConvergenceWarning
+from ._result import RESULTS
+from ._solution import Solution
+from ._spectrum import translation_modes
+from .adjoint import AbstractAdjoint, Checkpointed, Implicit, Neumann, Truncated, Unrolled
+from .linear_solve import CG, MINRES, AbstractLinearSolver, Dense, NeumannSeries
+from .solvers import FIRE, LBFGS, AbstractSolver, GradientDescent, NewtonCG
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbstractAdjoint", "AbstractLinearSolver", "AbstractSolver", "AdjointRecord", "CG", "CalibError",
+    "Checkpointed", "ConvergenceError", "Dense", "FIRE", "GradientDescent", "Implicit", "LBFGS",
+    "MINRES", "Neumann", "NeumannSeries", "NewtonCG", "NonConvergenceWarning", "RESULTS", "Solution",
+    "Truncated", "Unrolled", "equilibrium", "record_adjoints", "stability", "translation_modes",
+]

@@ -1,0 +1,15 @@
+"""Exceptions and warnings raised by the calibration machinery."""
+
+from __future__ import annotations
+
+
+class CalibError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ConvergenceError(CalibError, RuntimeError):
+    """An inner solve or an adjoint linear solve did not reach its tolerance."""
+
+
+class NonConvergenceWarning(RuntimeWarning):
+    """A solve did not converge and ``throw=False`` asked for a warning instead of an error."""

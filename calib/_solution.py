@@ -1,0 +1,63 @@
+"""The object returned by :func:`calib.equilibrium`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._result import RESULTS
+
+
+@jax.tree_util.register_pytree_node_class
+class Solution:
+    """An equilibrium and how it was found. A pytree, so it passes through ``jit`` and ``vmap``
+    (under ``vmap`` every field gains a batch axis).
+
+    Attributes:
+        x: the state at equilibrium, same pytree as ``x0``; differentiable in ``theta``.
+        energy: :math:`E(x^*, \\theta)`, differentiable in ``theta``.
+        steps: solver steps taken.
+        max_force: :math:`\\max_i |\\partial E/\\partial x_i|` at ``x``.
+        result: a :class:`calib.RESULTS` code (0 = converged).
+        min_eigenvalue: Lanczos estimate of the smallest Hessian eigenvalue at ``x`` (known zero
+            modes excluded), NaN unless ``check_stability=True``.
+        max_eigenvalue: the matching largest eigenvalue estimate (NaN unless checked).
+    """
+
+    def __init__(self, x: Any, energy, steps, max_force, result, min_eigenvalue, max_eigenvalue):
+        self.x = x
+        self.energy = energy
+        self.steps = steps
+        self.max_force = max_force
+        self.result = result
+        self.min_eigenvalue = min_eigenvalue
+        self.max_eigenvalue = max_eigenvalue
+
+    _fields = ("x", "energy", "steps", "max_force", "result", "min_eigenvalue", "max_eigenvalue")
+
+    def tree_flatten(self):
+        return tuple(getattr(self, f) for f in self._fields), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children)
+
+    @property
+    def converged(self):
+        """Boolean array: the force tolerance was met (and, if checked, the state is a minimum)."""
+        return jnp.asarray(self.result) == RESULTS.successful
+
+    def message(self) -> str:
+        """The result in words (call outside ``jit``)."""
+        codes = np.ravel(np.asarray(self.result))
+        return "; ".join(sorted({RESULTS.message(c) for c in codes}))
+
+    def __repr__(self):
+        try:
+            return (f"Solution(result={np.asarray(self.result)}, steps={np.asarray(self.steps)}, "
+                    f"max_force={np.asarray(self.max_force)}, energy={np.asarray(self.energy)})")
+        except Exception:  # under tracing
+            return "Solution(<traced>)"

@@ -1,0 +1,52 @@
+"""The adjoint interface: how derivatives flow through an equilibrium solve."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._result import classify
+
+
+class SolveStats(NamedTuple):
+    """Per-solve diagnostics carried next to the state (no derivatives flow through them)."""
+
+    steps: jax.Array  # int32
+    max_force: jax.Array  # max |dE/dx| at the returned state
+    result: jax.Array  # int32, a RESULTS code
+
+
+def stats_of(solver, state) -> SolveStats:
+    grad = jax.lax.stop_gradient(state.grad)
+    return SolveStats(
+        steps=jnp.asarray(state.n_steps, jnp.int32),
+        max_force=jnp.max(jnp.abs(grad), initial=0.0),
+        result=classify(jax.lax.stop_gradient(state.value), grad, solver.tol, state.stalled),
+    )
+
+
+def zero_tangent(leaf):
+    """A zero tangent of the right kind (``float0`` for integer/bool outputs)."""
+    leaf = jnp.asarray(leaf)
+    if jnp.issubdtype(leaf.dtype, jnp.inexact):
+        return jnp.zeros_like(leaf)
+    return np.zeros(leaf.shape, dtype=jax.dtypes.float0)
+
+
+@dataclasses.dataclass(frozen=True)
+class AbstractAdjoint:
+    """How :func:`calib.equilibrium` differentiates the solve. Never changes the forward algorithm's
+    result beyond the solver tolerance (unrolled modes run a fixed number of steps)."""
+
+    def solve(self, fn: Callable, solver, x0: jax.Array, params: Any, *, throw: bool,
+              unravel: Callable) -> tuple[jax.Array, SolveStats]:  # pragma: no cover - interface
+        """Minimise ``fn(x, params)`` from the flat ``x0``; differentiable with respect to ``params``."""
+        raise NotImplementedError
+
+    def nullspace_basis(self, x_flat, unravel):
+        """Orthonormal basis ``(n, k)`` of known zero modes at ``x_flat``, or ``None``."""
+        return None

@@ -1,0 +1,163 @@
+r"""Implicit differentiation of an equilibrium (the implicit function theorem).
+
+At a minimum :math:`g(x^*, \theta) = \nabla_x E(x^*, \theta) = 0`. Differentiating this identity,
+
+.. math:: H\,\dot x = -\partial_\theta g\,\dot\theta, \qquad H = \nabla_x^2 E(x^*, \theta),
+
+so the tangent :math:`\dot x` costs one linear solve with the Hessian, whatever the number of solver
+steps. It is written as a ``custom_jvp`` whose solve is a ``lax.custom_linear_solve`` with a
+*symmetric* operator: JAX transposes it for reverse mode, so ``jvp``, ``jacfwd``, ``grad`` and
+``jacrev`` all work and all cost one solve per tangent/cotangent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .._diagnostics import report_adjoint
+from .._spectrum import orthonormal_columns, translation_modes
+from ..linear_solve import CG, AbstractLinearSolver, NeumannSeries
+from ._base import AbstractAdjoint, SolveStats, stats_of, zero_tangent
+
+
+def _check_nullspace(nullspace):
+    if nullspace is None or nullspace == "translations" or callable(nullspace):
+        return
+    raise TypeError(
+        f"nullspace must be None, 'translations' or a callable x -> modes of shape (k, n), got "
+        f"{nullspace!r}; wrap a fixed basis as `lambda x: basis`")
+
+
+def _basis(nullspace, x_flat, unravel):
+    if nullspace is None:
+        return None
+    modes = translation_modes(unravel(x_flat)) if nullspace == "translations" else nullspace(unravel(x_flat))
+    return lax.stop_gradient(orthonormal_columns(modes, x_flat.shape[0], "nullspace"))
+
+
+def _projected(hvp, basis):
+    """The operator ``P H P + Q Q^T``: equal to ``H`` off the null space, the identity on it, so it
+    is non-singular when ``span(Q)`` is exactly the null space of ``H``."""
+    if basis is None:
+        return hvp, (lambda v: v)
+
+    def project(v):
+        return v - basis @ (basis.T @ v)
+
+    return (lambda v: project(hvp(project(v))) + basis @ (basis.T @ v)), project
+
+
+def hessian_solve(hvp, rhs, linear_solver, basis, *, throw: bool, forward_result):
+    """Solve ``H v = rhs`` on the complement of the null space, reporting the solve."""
+    operator, project = _projected(hvp, basis)
+    name = type(linear_solver).__name__
+
+    def solve(matvec, b):
+        v, info = linear_solver.solve(matvec, b)
+        jax.debug.callback(functools.partial(report_adjoint, name, not throw), info.residual,
+                           info.iterations, info.converged, forward_result)
+        if throw:
+            v = eqx.error_if(
+                v, ~info.converged,
+                f"adjoint linear solve ({name}) did not reach its tolerance; the gradient would be "
+                "inexact. Raise max_steps, loosen tol, or use MINRES/Dense if the Hessian is indefinite.")
+        return v
+
+    v = lax.custom_linear_solve(operator, project(rhs), solve, symmetric=True)
+    return project(v)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3, 4))
+def _solve(fn, solver, linear_solver, nullspace_fn, throw, x0, params):
+    state = solver.run(fn, x0, params)
+    return state.x, stats_of(solver, state)
+
+
+@_solve.defjvp
+def _solve_jvp(fn, solver, linear_solver, nullspace_fn, throw, primals, tangents):
+    x0, params = primals
+    _, params_dot = tangents
+    x, stats = _solve(fn, solver, linear_solver, nullspace_fn, throw, x0, params)
+    grad_x = jax.grad(fn)
+    # Right-hand side: -(d/dtheta grad_x E) . theta_dot, one jvp of the gradient.
+    _, mixed = jax.jvp(lambda p: grad_x(x, p), (params,), (params_dot,))
+    _, hvp = jax.linearize(lambda y: grad_x(y, params), x)
+    x_dot = hessian_solve(hvp, -mixed, linear_solver, nullspace_fn(x), throw=throw,
+                          forward_result=stats.result)
+    return (x, stats), (x_dot, jax.tree.map(zero_tangent, stats))
+
+
+@dataclasses.dataclass(frozen=True)
+class Implicit(AbstractAdjoint):
+    r"""Gradients by the implicit function theorem: one Hessian solve per (co)tangent.
+
+    Time: one linear solve (``k`` Hessian-vector products for CG, each about two gradient costs),
+    independent of how many steps the forward solve took. Memory: that of a few gradients, flat in
+    the number of solver steps. Exact up to the solver and linear-solver tolerances, at a strict
+    minimum (see ``check_stability`` in :func:`calib.equilibrium`).
+
+    Attributes:
+        linear_solver: :class:`calib.CG` (default, matrix-free), :class:`calib.MINRES` (symmetric
+            indefinite), :class:`calib.Dense` (forms the Hessian; small systems).
+        nullspace: known zero modes of the Hessian to project out: ``None``, ``"translations"``
+            (rigid translations of an ``(N, d)`` position array, as in a periodic crystal) or a
+            callable ``x -> modes`` returning an array of shape ``(k, n)`` in the flattened order of
+            ``x``. The returned tangent is orthogonal to these modes.
+    """
+
+    linear_solver: AbstractLinearSolver = CG()
+    nullspace: str | Callable | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.linear_solver, (AbstractLinearSolver, NeumannSeries)):
+            raise TypeError(
+                f"Implicit: linear_solver must be a linear solver such as calib.CG(), calib.MINRES() "
+                f"or calib.Dense(), got {self.linear_solver!r}")
+        _check_nullspace(self.nullspace)
+
+    def nullspace_basis(self, x_flat, unravel):
+        return _basis(self.nullspace, x_flat, unravel)
+
+    def solve(self, fn, solver, x0, params, *, throw, unravel):
+        nullspace_fn = functools.partial(_basis, self.nullspace, unravel=unravel)
+        return _solve(fn, solver, self.linear_solver, nullspace_fn, throw, x0, params)
+
+
+@dataclasses.dataclass(frozen=True)
+class Neumann(AbstractAdjoint):
+    r"""Implicit gradient with :math:`H^{-1}` replaced by the truncated Neumann series
+    :math:`\alpha \sum_{k<K} (I - \alpha H)^k`.
+
+    It equals backpropagation through ``K`` gradient-descent steps of size :math:`\alpha` taken at
+    the solution, and tends to :class:`Implicit` as ``K`` grows, with error
+    :math:`\sim (1-\alpha\lambda_{min})^K`. Cost: ``K`` Hessian-vector products, memory flat in ``K``.
+
+    Attributes:
+        terms: ``K``.
+        step: :math:`\alpha`; ``None`` takes :math:`1/\lambda_{max}` estimated by Lanczos at the
+            solution. Must be below :math:`2/\lambda_{max}` for the series to converge.
+        nullspace: as in :class:`Implicit`.
+    """
+
+    terms: int = 100
+    step: float | None = None
+    nullspace: str | Callable | None = None
+
+    def __post_init__(self):
+        NeumannSeries(self.terms, 1.0 if self.step is None else self.step)  # validates
+        _check_nullspace(self.nullspace)
+
+    def nullspace_basis(self, x_flat, unravel):
+        return _basis(self.nullspace, x_flat, unravel)
+
+    def solve(self, fn, solver, x0, params, *, throw, unravel):
+        nullspace_fn = functools.partial(_basis, self.nullspace, unravel=unravel)
+        return _solve(fn, solver, NeumannSeries(self.terms, self.step), nullspace_fn, throw, x0,
+                      params)

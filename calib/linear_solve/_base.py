@@ -1,0 +1,52 @@
+"""Interface of the linear solvers used by the implicit adjoint.
+
+A linear solver solves :math:`A x = b` for a symmetric operator ``A`` given only as ``matvec``
+(a Hessian-vector product), and returns the solution with an honest report: the *true* relative
+residual :math:`\|b - Ax\| / \|b\|` (recomputed, not the recurrence's estimate), the iteration count
+and whether the tolerance was met.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..solvers._base import check_positive
+
+MatVec = Callable[[jax.Array], jax.Array]
+
+
+class LinearSolveInfo(NamedTuple):
+    residual: jax.Array  # relative residual ||b - A x|| / ||b|| (0 when b = 0)
+    iterations: jax.Array
+    converged: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class AbstractLinearSolver:
+    """Attributes:
+        tol: relative residual to reach, :math:`\|b - Ax\| \le tol\,\|b\|`.
+        max_steps: iteration limit (``None``: ``10 n`` for a system of size ``n``).
+    """
+
+    tol: float = 1e-10
+    max_steps: int | None = None
+
+    def __post_init__(self):
+        name = type(self).__name__
+        check_positive(name, "tol", self.tol)
+        check_positive(name, "max_steps", self.max_steps, integer=True, allow_none=True)
+
+    def iteration_limit(self, n: int) -> int:
+        return 10 * n if self.max_steps is None else self.max_steps
+
+    def solve(self, matvec: MatVec, b: jax.Array) -> tuple[jax.Array, LinearSolveInfo]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _report(self, matvec: MatVec, b, x, iterations) -> LinearSolveInfo:
+        b_norm = jnp.linalg.norm(b)
+        residual = jnp.linalg.norm(b - matvec(x)) / jnp.where(b_norm > 0, b_norm, 1.0)
+        return LinearSolveInfo(residual, jnp.asarray(iterations), residual <= self.tol)

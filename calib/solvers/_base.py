@@ -1,0 +1,108 @@
+"""The solver interface shared by every inner (energy-minimisation) solver.
+
+A solver minimises a scalar ``fn(x, params)`` over a flat vector ``x`` (shape ``(n,)``); the
+pytree handling is done once, in :func:`calib.equilibrium`. A solver is a frozen dataclass (so it is
+hashable and can be a static argument of ``jit``) that provides
+
+* ``init(fn, x0, params) -> state`` and
+* ``step(fn, state, params, differentiable) -> state``,
+
+where ``state`` is a NamedTuple with at least the fields ``x``, ``value`` (the energy), ``grad``
+(``dE/dx``, i.e. minus the force), ``n_steps`` and ``stalled``. ``differentiable=True`` asks the step
+to be reverse-differentiable with respect to ``params`` (used by the unrolled adjoints).
+
+Convergence is always measured on the force: ``max |dE/dx| <= tol``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+Fn = Callable[[jax.Array, Any], jax.Array]
+
+
+def check_positive(owner: str, name: str, value, *, integer: bool = False, allow_none: bool = False):
+    """Raise a ValueError that names ``owner.name`` unless ``value`` is a finite positive number."""
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and integer:
+        ok = float(value).is_integer()
+    if not ok or not math.isfinite(value) or value <= 0:
+        kind = "a positive integer" if integer else "a finite positive number"
+        raise ValueError(f"{owner}: {name} must be {kind}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AbstractSolver:
+    """Common options.
+
+    Attributes:
+        tol: force tolerance; the solve has converged when ``max |dE/dx| <= tol`` (units of energy
+            per unit of ``x``, e.g. eV/Å). The default suits float64; in float32 use ~1e-4.
+        max_steps: the most solver steps before giving up (reported as ``max_steps_reached``).
+    """
+
+    tol: float = 1e-8
+    max_steps: int = 10_000
+
+    def __post_init__(self):
+        name = type(self).__name__
+        check_positive(name, "tol", self.tol)
+        check_positive(name, "max_steps", self.max_steps, integer=True)
+
+    # Subclasses implement these two.
+    def init(self, fn: Fn, x0: jax.Array, params: Any):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def step(self, fn: Fn, state, params: Any, differentiable: bool):  # pragma: no cover
+        raise NotImplementedError
+
+    # Shared machinery.
+    def converged(self, state) -> jax.Array:
+        return jnp.max(jnp.abs(state.grad), initial=0.0) <= self.tol
+
+    def finished(self, state) -> jax.Array:
+        finite = jnp.isfinite(state.value) & jnp.all(jnp.isfinite(state.grad))
+        return self.converged(state) | state.stalled | ~finite
+
+    def run(self, fn: Fn, x0: jax.Array, params: Any):
+        """Iterate from ``x0`` until converged, stalled, non-finite or ``max_steps`` (not differentiable)."""
+        state = self.init(fn, x0, params)
+
+        def cond(s):
+            return (~self.finished(s)) & (s.n_steps < self.max_steps)
+
+        return lax.while_loop(cond, lambda s: self.step(fn, s, params, False), state)
+
+    def run_fixed(self, fn: Fn, state, params: Any, steps: int, differentiable: bool = True):
+        """Exactly ``steps`` steps from ``state`` as a ``scan`` (reverse-differentiable)."""
+        if steps == 0:
+            return state
+        return lax.scan(lambda s, _: (self.step(fn, s, params, differentiable), None), state, None,
+                        length=steps)[0]
+
+
+def refresh(fn: Fn, state, params: Any):
+    """Recompute the energy and gradient of ``state`` with ``params`` (after a stop_gradient)."""
+    value, grad = jax.value_and_grad(fn)(state.x, params)
+    return state._replace(value=value, grad=grad)
+
+
+def safe_divide(num, den):
+    """``num / den`` where ``den != 0`` and 0 elsewhere, with finite gradients on both branches."""
+    ok = den != 0
+    return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
+
+
+def safe_norm(v):
+    """Euclidean norm whose gradient is 0 (not NaN) at ``v = 0``."""
+    sq = jnp.vdot(v, v)
+    ok = sq > 0
+    return jnp.where(ok, jnp.sqrt(jnp.where(ok, sq, 1.0)), 0.0)

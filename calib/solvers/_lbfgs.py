@@ -1,0 +1,158 @@
+"""Limited-memory BFGS with a backtracking line search."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ._base import AbstractSolver, check_positive, safe_divide, safe_norm
+
+
+class LBFGSState(NamedTuple):
+    x: jax.Array
+    value: jax.Array
+    grad: jax.Array
+    n_steps: jax.Array
+    stalled: jax.Array
+    s_history: jax.Array  # (m, n), oldest first
+    y_history: jax.Array  # (m, n)
+    rho: jax.Array  # (m,), 1 / (s . y); 0 marks an empty slot
+    n_evaluations: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class LBFGS(AbstractSolver):
+    r"""L-BFGS (Nocedal, Math. Comp. 35, 773, 1980; Liu & Nocedal 1989) with a backtracking line search.
+
+    The search direction :math:`p = -H_k \nabla E` comes from the two-loop recursion over the last
+    ``history`` pairs :math:`(s, y)`, with :math:`H_0 = (s\cdot y / y\cdot y) I`. The step length
+    starts at 1 and is halved until the Armijo condition
+    :math:`E(x+tp) \le E(x) + c_1 t\,\nabla E\cdot p` holds, or the *approximate* Wolfe condition of
+    Hager & Zhang (SIAM J. Optim. 16, 170, 2005) does; the latter accepts steps whose energy change is
+    below round-off, which is what lets the force reach tight tolerances. A pair with
+    :math:`s\cdot y \le 0` is not stored; a failed line search clears the history and retries along
+    the steepest descent; a failed steepest-descent search is reported as ``stagnated``.
+
+    The step length is piecewise constant in :math:`\theta`, so unrolled differentiation treats it
+    as a constant and differentiates the direction (an exact derivative almost everywhere).
+
+    Attributes:
+        history: number of stored pairs ``m``.
+        max_step_size: largest component of a step's displacement (``None``: no limit). For atoms,
+            0.2 Å is a safe choice.
+        max_linesearch_steps: backtracking halvings before the line search gives up.
+        armijo: the sufficient-decrease constant :math:`c_1`.
+    """
+
+    history: int = 10
+    max_step_size: float | None = None
+    max_linesearch_steps: int = 30
+    armijo: float = 1e-4
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive("LBFGS", "history", self.history, integer=True)
+        check_positive("LBFGS", "max_step_size", self.max_step_size, allow_none=True)
+        check_positive("LBFGS", "max_linesearch_steps", self.max_linesearch_steps, integer=True)
+        if not 0 < self.armijo < 0.5:
+            raise ValueError(f"LBFGS: armijo must lie in (0, 0.5), got {self.armijo!r}")
+
+    def init(self, fn, x0, params):
+        value, grad = jax.value_and_grad(fn)(x0, params)
+        m, n = self.history, x0.shape[0]
+        zeros = jnp.zeros((m, n), x0.dtype)
+        return LBFGSState(x0, value, grad, jnp.asarray(0), jnp.asarray(False), zeros, zeros,
+                          jnp.zeros((m,), x0.dtype), jnp.asarray(1))
+
+    def _direction(self, state):
+        """Two-loop recursion: ``-H g``."""
+        s_hist, y_hist, rho = state.s_history, state.y_history, state.rho
+
+        def newest_first(q, sy_rho):
+            s, y, r = sy_rho
+            a = r * jnp.vdot(s, q)
+            return q - a * y, a
+
+        q, alphas = lax.scan(newest_first, state.grad, (s_hist, y_hist, rho), reverse=True)
+        s_new, y_new, have = s_hist[-1], y_hist[-1], rho[-1] != 0
+        gamma = jnp.where(have, safe_divide(jnp.vdot(s_new, y_new), jnp.vdot(y_new, y_new)),
+                          # No curvature yet: a first step of unit length at most.
+                          1.0 / jnp.maximum(1.0, safe_norm(state.grad)))
+
+        def oldest_first(r_vec, sy_rho_a):
+            s, y, r, a = sy_rho_a
+            b = r * jnp.vdot(y, r_vec)
+            return r_vec + (a - b) * s, None
+
+        r_vec, _ = lax.scan(oldest_first, gamma * q, (s_hist, y_hist, rho, alphas))
+        p = -r_vec
+        # Fall back to steepest descent if round-off made the direction uphill.
+        p = jnp.where(jnp.vdot(p, state.grad) < 0, p, -gamma * state.grad)
+        if self.max_step_size is not None:
+            largest = jnp.max(jnp.abs(p))
+            p = p * jnp.minimum(1.0, safe_divide(self.max_step_size, largest) + (largest == 0))
+        return p
+
+    def _line_search(self, fn, x, value, grad, p, params):
+        """Backtracking; returns the step length, the energy and gradient there, and success."""
+        slope = jnp.vdot(grad, p)
+        noise = 100 * jnp.finfo(value.dtype).eps * jnp.abs(value)
+        value_and_grad = jax.value_and_grad(fn)
+
+        def acceptable(t, f_t, g_t):
+            armijo = f_t <= value + self.armijo * t * slope
+            # Approximate Wolfe (Hager-Zhang, delta = 0.1): energy unchanged within round-off and the
+            # slope at t not steeply uphill.
+            approx = (f_t <= value + noise) & (jnp.vdot(g_t, p) <= -0.8 * slope)
+            return jnp.isfinite(f_t) & jnp.all(jnp.isfinite(g_t)) & (armijo | approx)
+
+        def cond(c):
+            t, f_t, g_t, i = c
+            return (~acceptable(t, f_t, g_t)) & (i < self.max_linesearch_steps)
+
+        def body(c):
+            t, _, _, i = c
+            t = 0.5 * t
+            f_t, g_t = value_and_grad(x + t * p, params)
+            return t, f_t, g_t, i + 1
+
+        one = jnp.asarray(1.0, x.dtype)
+        f1, g1 = value_and_grad(x + p, params)
+        t, f_t, g_t, i = lax.while_loop(cond, body, (one, f1, g1, jnp.asarray(0)))
+        return t, f_t, g_t, acceptable(t, f_t, g_t), i + 1
+
+    def step(self, fn, state, params, differentiable):
+        p = self._direction(state)
+        frozen = lax.stop_gradient((state.x, state.value, state.grad, p, params))
+        t, f_t, g_t, ok, n_eval = self._line_search(fn, *frozen)
+        t = lax.stop_gradient(t)
+        x_new = jnp.where(ok, state.x + t * p, state.x)
+        if differentiable:
+            f_new, g_new = jax.value_and_grad(fn)(x_new, params)
+        else:
+            f_new = jnp.where(ok, f_t, state.value)
+            g_new = jnp.where(ok, g_t, state.grad)
+
+        s = x_new - state.x
+        y = g_new - state.grad
+        sy = jnp.vdot(s, y)
+        # Keep a pair only with clearly positive curvature (a discrete choice: no gradient through it).
+        s0, y0, sy0 = lax.stop_gradient((s, y, sy))
+        store = ok & (sy0 > 1e-10 * jnp.sqrt(jnp.vdot(s0, s0) * jnp.vdot(y0, y0)))
+        had_history = state.rho[-1] != 0
+
+        def push(hist, v):
+            return jnp.concatenate([hist[1:], v[None]], axis=0)
+
+        s_hist = jnp.where(store, push(state.s_history, s), state.s_history)
+        y_hist = jnp.where(store, push(state.y_history, y), state.y_history)
+        rho = jnp.where(store, push(state.rho, safe_divide(1.0, sy)), state.rho)
+        # A failed search with history: forget it and retry along -grad. Without history: stuck.
+        rho = jnp.where(ok, rho, jnp.zeros_like(rho))
+        stalled = (~ok) & (~had_history)
+        return LBFGSState(x_new, f_new, g_new, state.n_steps + 1, stalled, s_hist, y_hist, rho,
+                          state.n_evaluations + n_eval)
