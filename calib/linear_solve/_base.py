@@ -1,4 +1,4 @@
-"""Interface of the linear solvers used by the implicit adjoint.
+r"""Interface of the linear solvers used by the implicit adjoint.
 
 A linear solver solves :math:`A x = b` for a symmetric operator ``A`` given only as ``matvec``
 (a Hessian-vector product), and returns the solution with an honest report: the *true* relative
@@ -27,7 +27,7 @@ class LinearSolveInfo(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class AbstractLinearSolver:
-    """Attributes:
+    r"""Attributes:
         tol: relative residual to reach, :math:`\|b - Ax\| \le tol\,\|b\|`.
         max_steps: iteration limit (``None``: ``10 n`` for a system of size ``n``).
     """
@@ -43,7 +43,9 @@ class AbstractLinearSolver:
     def iteration_limit(self, n: int) -> int:
         return 10 * n if self.max_steps is None else self.max_steps
 
-    def solve(self, matvec: MatVec, b: jax.Array) -> tuple[jax.Array, LinearSolveInfo]:  # pragma: no cover
+    def solve(self, matvec: MatVec, b: jax.Array, preconditioner: MatVec | None = None
+              ) -> tuple[jax.Array, LinearSolveInfo]:  # pragma: no cover - interface
+        """Solve ``matvec(x) = b``; ``preconditioner`` approximates the inverse (used by CG only)."""
         raise NotImplementedError
 
     def _report(self, matvec: MatVec, b, x, iterations) -> LinearSolveInfo:

@@ -30,7 +30,7 @@ class Dense(AbstractLinearSolver):
         if self.method not in ("lu", "cholesky"):
             raise ValueError(f"Dense: method must be 'lu' or 'cholesky', got {self.method!r}")
 
-    def solve(self, matvec, b):
+    def solve(self, matvec, b, preconditioner=None):
         matrix = jax.vmap(matvec, out_axes=1)(jnp.eye(b.shape[0], dtype=b.dtype))
         if self.method == "cholesky":
             x = jsl.cho_solve(jsl.cho_factor(matrix), b)

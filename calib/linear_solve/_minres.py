@@ -19,7 +19,7 @@ class MINRES(AbstractLinearSolver):
     constrained system), at about the cost of CG per iteration.
     """
 
-    def solve(self, matvec, b):
+    def solve(self, matvec, b, preconditioner=None):
         dtype = b.dtype
         tiny = jnp.finfo(dtype).tiny
         beta1 = jnp.linalg.norm(b)

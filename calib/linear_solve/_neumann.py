@@ -34,7 +34,7 @@ class NeumannSeries:
         check_positive("NeumannSeries", "terms", self.terms, integer=True)
         check_positive("NeumannSeries", "step", self.step, allow_none=True)
 
-    def solve(self, matvec, b):
+    def solve(self, matvec, b, preconditioner=None):
         if self.step is None:
             _, largest = lanczos_extremes(matvec, b.shape[0], b.dtype, iterations=30)
             step = lax.stop_gradient(1.0 / largest)

@@ -64,6 +64,15 @@ class AbstractSolver:
     def step(self, fn: Fn, state, params: Any, differentiable: bool):  # pragma: no cover
         raise NotImplementedError
 
+    def curvature(self, state):
+        """Curvature information the solver gathered (a pytree), or ``None``; used by
+        :meth:`precondition` to speed up the adjoint solve."""
+        return None
+
+    def precondition(self, curvature, v):
+        """Apply an approximation of :math:`H^{-1}` built from ``curvature`` to ``v``."""
+        return v
+
     # Shared machinery.
     def converged(self, state) -> jax.Array:
         return jnp.max(jnp.abs(state.grad), initial=0.0) <= self.tol

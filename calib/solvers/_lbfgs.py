@@ -24,6 +24,41 @@ class LBFGSState(NamedTuple):
     n_evaluations: jax.Array
 
 
+def _gamma(s_hist, y_hist):
+    """Scale of the initial inverse Hessian, s.y / y.y of the newest pair."""
+    return safe_divide(jnp.vdot(s_hist[-1], y_hist[-1]), jnp.vdot(y_hist[-1], y_hist[-1]))
+
+
+def two_loop(s_hist, y_hist, rho, v, gamma):
+    """The L-BFGS inverse-Hessian approximation applied to ``v`` (Nocedal & Wright, Alg. 7.4).
+
+    ``s_hist``, ``y_hist``: shape ``(m, n)``, oldest first; ``rho = 1/(s.y)`` with 0 for empty slots;
+    ``gamma``: the scale of the initial matrix ``gamma I``.
+    """
+
+    def newest_first(q, sy_rho):
+        s, y, r = sy_rho
+        a = r * jnp.vdot(s, q)
+        return q - a * y, a
+
+    q, alphas = lax.scan(newest_first, v, (s_hist, y_hist, rho), reverse=True)
+
+    def oldest_first(r_vec, sy_rho_a):
+        s, y, r, a = sy_rho_a
+        b = r * jnp.vdot(y, r_vec)
+        return r_vec + (a - b) * s, None
+
+    return lax.scan(oldest_first, gamma * q, (s_hist, y_hist, rho, alphas))[0]
+
+
+def inverse_hessian_apply(curvature, v):
+    """Apply the L-BFGS approximation of :math:`H^{-1}` held in ``curvature`` (from
+    :meth:`LBFGS.curvature`) to ``v``; the identity when no pair is stored."""
+    s_hist, y_hist, rho = curvature
+    gamma = jnp.where(rho[-1] != 0, _gamma(s_hist, y_hist), 1.0)
+    return two_loop(s_hist, y_hist, rho, v, gamma)
+
+
 @dataclasses.dataclass(frozen=True)
 class LBFGS(AbstractSolver):
     r"""L-BFGS (Nocedal, Math. Comp. 35, 773, 1980; Liu & Nocedal 1989) with a backtracking line search.
@@ -70,25 +105,11 @@ class LBFGS(AbstractSolver):
 
     def _direction(self, state):
         """Two-loop recursion: ``-H g``."""
-        s_hist, y_hist, rho = state.s_history, state.y_history, state.rho
-
-        def newest_first(q, sy_rho):
-            s, y, r = sy_rho
-            a = r * jnp.vdot(s, q)
-            return q - a * y, a
-
-        q, alphas = lax.scan(newest_first, state.grad, (s_hist, y_hist, rho), reverse=True)
-        s_new, y_new, have = s_hist[-1], y_hist[-1], rho[-1] != 0
-        gamma = jnp.where(have, safe_divide(jnp.vdot(s_new, y_new), jnp.vdot(y_new, y_new)),
-                          # No curvature yet: a first step of unit length at most.
-                          1.0 / jnp.maximum(1.0, safe_norm(state.grad)))
-
-        def oldest_first(r_vec, sy_rho_a):
-            s, y, r, a = sy_rho_a
-            b = r * jnp.vdot(y, r_vec)
-            return r_vec + (a - b) * s, None
-
-        r_vec, _ = lax.scan(oldest_first, gamma * q, (s_hist, y_hist, rho, alphas))
+        have = state.rho[-1] != 0
+        # No curvature yet: a first step of unit length at most.
+        first = 1.0 / jnp.maximum(1.0, safe_norm(state.grad))
+        gamma = jnp.where(have, _gamma(state.s_history, state.y_history), first)
+        r_vec = two_loop(state.s_history, state.y_history, state.rho, state.grad, gamma)
         p = -r_vec
         # Fall back to steepest descent if round-off made the direction uphill.
         p = jnp.where(jnp.vdot(p, state.grad) < 0, p, -gamma * state.grad)
@@ -96,6 +117,13 @@ class LBFGS(AbstractSolver):
             largest = jnp.max(jnp.abs(p))
             p = p * jnp.minimum(1.0, safe_divide(self.max_step_size, largest) + (largest == 0))
         return p
+
+    def curvature(self, state):
+        """The stored (s, y) pairs: an approximation of the inverse Hessian at the solution."""
+        return (state.s_history, state.y_history, state.rho)
+
+    def precondition(self, curvature, v):
+        return inverse_hessian_apply(curvature, v)
 
     def _line_search(self, fn, x, value, grad, p, params):
         """Backtracking; returns the step length, the energy and gradient there, and success."""

@@ -1,0 +1,38 @@
+"""The ``calib`` command line.
+
+Subcommands are thin wrappers: each hands its arguments to a script of ``experiments`` (imported
+only when that subcommand runs, so the package itself never depends on them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "compare-gradients": ("experiments.compare_gradients",
+                          "implicit vs unrolled/truncated/checkpointed/Neumann gradients on a vacancy crystal"),
+    "bench-equilibrium": ("experiments.bench_equilibrium",
+                          "time and memory of the solvers and adjoints against jaxopt and optimistix"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(
+        prog="calib", description="Differentiable equilibria and calibration of physical models.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, text) in SUBCOMMANDS.items():
+        sub.add_parser(name, help=text, add_help=False)
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0
+    if argv[0] not in SUBCOMMANDS:
+        parser.error(f"unknown command {argv[0]!r}; choose from {', '.join(SUBCOMMANDS)}")
+    module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
