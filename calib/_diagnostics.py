@@ -24,10 +24,12 @@ class AdjointRecord:
 
     Attributes:
         solver: name of the linear solver.
-        residual: true relative residual ``||b - H v|| / ||b||`` (an array under ``vmap``).
+        residual: true relative residual ``||b - H v|| / ||b||``. Under ``vmap``/``jacfwd`` each
+            batch member (each tangent) gives a record of its own.
         iterations: iterations (Hessian-vector products) used.
         converged: the residual met the solver's tolerance.
-        forward_result: result code of the equilibrium solve the gradient is taken at.
+        forward_result: result code of the equilibrium solve the gradient is taken at (the force
+            test only: a saddle found by ``check_stability`` is reported in ``Solution.result``).
     """
 
     solver: str
@@ -86,7 +88,5 @@ def warn_forward(result):
     result = np.asarray(result)
     if np.any(result != RESULTS.successful):
         codes = sorted({int(c) for c in np.ravel(result) if c != RESULTS.successful})
-        n_bad = int(np.sum(result != RESULTS.successful))
-        where = f" ({n_bad} of {result.size} in the batch)" if result.size > 1 else ""
-        warnings.warn("equilibrium solve" + where + ": " + "; ".join(RESULTS.message(c) for c in codes),
+        warnings.warn("equilibrium solve: " + "; ".join(RESULTS.message(c) for c in codes),
                       NonConvergenceWarning, stacklevel=2)

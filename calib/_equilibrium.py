@@ -47,8 +47,8 @@ def equilibrium(
             :class:`calib.GradientDescent`. Convergence is ``max |dE/dx| <= solver.tol``.
         adjoint: :class:`calib.Implicit` (default), :class:`calib.Neumann`, :class:`calib.Unrolled`,
             :class:`calib.Truncated`, :class:`calib.Checkpointed`.
-        throw: raise :class:`equinox.EquinoxRuntimeError` (naming the reason) when the solve, or a
-            later adjoint solve, fails. With ``False`` (default) the failure is in ``Solution.result``
+        throw: raise a runtime error (``jax.errors.JaxRuntimeError``, a ``RuntimeError``, whose
+            message names the reason and the fix) when the solve, or a later adjoint solve, fails. With ``False`` (default) the failure is in ``Solution.result``
             and a :class:`calib.NonConvergenceWarning` is emitted.
         check_stability: estimate the smallest Hessian eigenvalue at the solution (Lanczos, known
             zero modes of the adjoint's ``nullspace`` excluded) and report a saddle point

@@ -7,9 +7,5 @@ class CalibError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
-class ConvergenceError(CalibError, RuntimeError):
-    """An inner solve or an adjoint linear solve did not reach its tolerance."""
-
-
 class NonConvergenceWarning(RuntimeWarning):
     """A solve did not converge and ``throw=False`` asked for a warning instead of an error."""

@@ -98,6 +98,19 @@ class AbstractSolver:
                         length=steps)[0]
 
 
+def hold_when_converged(solver: AbstractSolver, old, new):
+    """Keep ``old`` once it has converged.
+
+    Quasi-Newton and Newton steps taken after convergence are round-off: L-BFGS would store pairs
+    with ``1/(s.y)`` near 1e30 and the trust radius would shrink to zero, which poisons unrolled
+    derivatives. A converged state therefore stays put (its derivative is then the identity); the
+    step counter still advances.
+    """
+    done = jax.lax.stop_gradient(solver.converged(old))
+    held = jax.tree.map(lambda n, o: jnp.where(done, o, n), new, old)
+    return held._replace(n_steps=new.n_steps)
+
+
 def refresh(fn: Fn, state, params: Any):
     """Recompute the energy and gradient of ``state`` with ``params`` (after a stop_gradient)."""
     value, grad = jax.value_and_grad(fn)(state.x, params)

@@ -32,7 +32,8 @@ class FIRE(AbstractSolver):
     stays positive and the motion stops (``v = 0``, smaller ``dt``) as soon as it turns uphill.
 
     Attributes:
-        dt_start, dt_max: initial and largest time step (units: ``x`` / sqrt(energy/``x``²)).
+        dt_start, dt_max: initial and largest time step (with unit masses: units of ``x`` /
+            sqrt(energy)).
         n_min: number of downhill steps before ``dt`` may grow.
         f_inc, f_dec: growth and shrink factors of ``dt``.
         alpha_start, f_alpha: initial velocity mixing and its decay factor.

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._base import AbstractSolver, check_positive, safe_divide, safe_norm
+from ._base import AbstractSolver, check_positive, hold_when_converged, safe_divide, safe_norm
 
 
 class LBFGSState(NamedTuple):
@@ -182,5 +182,6 @@ class LBFGS(AbstractSolver):
         # A failed search with history: forget it and retry along -grad. Without history: stuck.
         rho = jnp.where(ok, rho, jnp.zeros_like(rho))
         stalled = (~ok) & (~had_history)
-        return LBFGSState(x_new, f_new, g_new, state.n_steps + 1, stalled, s_hist, y_hist, rho,
-                          state.n_evaluations + n_eval)
+        new = LBFGSState(x_new, f_new, g_new, state.n_steps + 1, stalled, s_hist, y_hist, rho,
+                         state.n_evaluations + n_eval)
+        return hold_when_converged(self, state, new)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._loops import bounded_while
-from ._base import AbstractSolver, check_positive, safe_divide, safe_norm
+from ._base import AbstractSolver, check_positive, hold_when_converged, safe_divide, safe_norm
 
 
 class NewtonCGState(NamedTuple):
@@ -135,5 +135,6 @@ class NewtonCG(AbstractSolver):
             grad = jnp.where(accept, g_t, state.grad)
         scale = 1.0 + safe_norm(lax.stop_gradient(state.x))
         stalled = radius < 1e3 * jnp.finfo(radius.dtype).eps * scale
-        return NewtonCGState(x, value, grad, state.n_steps + 1, stalled, radius,
-                             state.n_hvp + n_hvp + 1)
+        new = NewtonCGState(x, value, grad, state.n_steps + 1, stalled, radius,
+                            state.n_hvp + n_hvp + 1)
+        return hold_when_converged(self, state, new)
