@@ -146,7 +146,7 @@ def main(argv=None) -> int:
               + ("   (target <= 1.1)" if name == "Implicit" else ""))
 
     # (d) finite differences.
-    lbfgs_vg = ours[f"calib LBFGS + Implicit"][2]
+    lbfgs_vg = ours["calib LBFGS + Implicit"][2]
     loss_jit = jax.jit(lambda th: problem.loss(th, calib.LBFGS(tol=args.tol), implicit)[0])
     errors = []
     for k in sorted(theta):

@@ -18,13 +18,12 @@ from typing import Callable
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 from jax import lax
 
 from .._diagnostics import report_adjoint
 from .._spectrum import orthonormal_columns, translation_modes
 from ..linear_solve import CG, AbstractLinearSolver, NeumannSeries
-from ._base import AbstractAdjoint, SolveStats, stats_of, zero_tangent
+from ._base import AbstractAdjoint, stats_of, zero_tangent
 
 
 def _check_nullspace(nullspace):
