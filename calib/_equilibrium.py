@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ._diagnostics import warn_forward
+from ._envelope import envelope_energy
 from ._result import RESULTS
 from ._solution import Solution
 from ._spectrum import lanczos_extremes
@@ -26,6 +27,7 @@ def equilibrium(
     solver: AbstractSolver | None = None,
     adjoint: AbstractAdjoint | None = None,
     throw: bool = False,
+    warn: bool = True,
     check_stability: bool = False,
     stability_iterations: int = 50,
 ) -> Solution:
@@ -49,7 +51,9 @@ def equilibrium(
             :class:`calib.Truncated`, :class:`calib.Checkpointed`.
         throw: raise a runtime error (``jax.errors.JaxRuntimeError``, a ``RuntimeError``, whose
             message names the reason and the fix) when the solve, or a later adjoint solve, fails. With ``False`` (default) the failure is in ``Solution.result``
-            and a :class:`calib.NonConvergenceWarning` is emitted.
+            and a :class:`calib.NonConvergenceWarning` is emitted (unless ``warn=False``).
+        warn: with ``throw=False``, emit the warning; ``False`` leaves the failure in
+            ``Solution.result`` only (for callers that retry and report themselves).
         check_stability: estimate the smallest Hessian eigenvalue at the solution (Lanczos, known
             zero modes of the adjoint's ``nullspace`` excluded) and report a saddle point
             (``RESULTS.saddle_point``) when it is negative.
@@ -81,12 +85,12 @@ def equilibrium(
     if not (isinstance(stability_iterations, int) and stability_iterations > 0):
         raise ValueError(f"equilibrium: stability_iterations must be a positive int, got "
                          f"{stability_iterations!r}")
-    return _equilibrium(energy, solver, adjoint, bool(throw), bool(check_stability),
+    return _equilibrium(energy, solver, adjoint, bool(throw), bool(warn), bool(check_stability),
                         stability_iterations, x0, theta, args)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
-def _equilibrium(energy, solver, adjoint, throw, check_stability, stability_iterations, x0, theta,
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))
+def _equilibrium(energy, solver, adjoint, throw, warn, check_stability, stability_iterations, x0, theta,
                  args):
     x0_flat, unravel = ravel_pytree(x0)
 
@@ -116,11 +120,13 @@ def _equilibrium(energy, solver, adjoint, throw, check_stability, stability_iter
     if throw:
         messages = [RESULTS.message(c) for c in range(5)]
         x_flat = eqx.branched_error_if(x_flat, result != RESULTS.successful, result, messages)
-    else:
+    elif warn:
         jax.debug.callback(warn_forward, result)
 
     x = unravel(x_flat)
-    return Solution(x=x, energy=energy(x, theta, *args), steps=stats.steps, max_force=stats.max_force,
+    value = (envelope_energy(energy, x, (theta, args)) if adjoint.envelope
+             else energy(x, theta, *args))
+    return Solution(x=x, energy=value, steps=stats.steps, max_force=stats.max_force,
                     result=result.astype(jnp.int32), min_eigenvalue=min_eig, max_eigenvalue=max_eig)
 
 

@@ -18,7 +18,9 @@ class Solution:
 
     Attributes:
         x: the state at equilibrium, same pytree as ``x0``; differentiable in ``theta``.
-        energy: :math:`E(x^*, \\theta)`, differentiable in ``theta``.
+        energy: :math:`E(x^*, \\theta)`, differentiable in ``theta``; with :class:`calib.Implicit`
+            by the envelope theorem (:math:`\\partial_\\theta E` at the minimum, no adjoint solve; second
+            derivatives still include the relaxation of ``x``).
         steps: solver steps taken.
         max_force: :math:`\\max_i |\\partial E/\\partial x_i|` at ``x``.
         result: a :class:`calib.RESULTS` code (0 = converged).

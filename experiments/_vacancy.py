@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import calib
-from physics.atomistic import MORSE_CU_GIRIFALCO_WEIZER, fcc, morse_energy, remove_atom
+from physics.atomistic import MORSE_CU, Morse, fcc, neighbour_list, potential_energy, remove_atom
 
 LATTICE_CONSTANT_CU = 3.615  # Å, room temperature
 
@@ -46,19 +46,21 @@ class VacancyProblem:
 
 def vacancy_problem(cells: int = 4, rattle: float = 0.05, seed: int = 0, r_cutoff: float = 6.5,
                     r_onset: float = 5.5) -> VacancyProblem:
-    """Build the problem; ``cells`` must allow the cutoff (3.615·cells ≥ 2·r_cutoff)."""
-    positions, box = fcc(LATTICE_CONSTANT_CU, cells)
-    sites = remove_atom(positions, 0)
+    """Build the problem (any ``cells``: periodic images are all counted)."""
+    crystal = remove_atom(fcc(LATTICE_CONSTANT_CU, cells), 0)
     rng = np.random.default_rng(seed)
-    x0 = sites + rattle * rng.standard_normal(sites.shape)
-    base = morse_energy(box, r_onset=r_onset, r_cutoff=r_cutoff)
-    r0 = MORSE_CU_GIRIFALCO_WEIZER["r0"]
+    x0 = crystal.positions + rattle * rng.standard_normal(crystal.positions.shape)
+    potential = Morse(cutoff=r_cutoff, onset=r_onset)
+    neighbours = neighbour_list(crystal, r_cutoff, skin=1.0)
+    cell = jnp.asarray(crystal.cell)
+    r0 = MORSE_CU["r0"]
 
     def energy(x, theta):
-        return base(x, {"D": theta["D"], "alpha": theta["alpha"], "r0": r0})
+        return potential_energy(potential, x, cell, {"D": theta["D"], "alpha": theta["alpha"],
+                                                     "r0": r0}, neighbours)
 
-    theta = {k: jnp.asarray(MORSE_CU_GIRIFALCO_WEIZER[k]) for k in ("D", "alpha")}
+    theta = {k: jnp.asarray(MORSE_CU[k]) for k in ("D", "alpha")}
     relaxed = calib.equilibrium(energy, jnp.asarray(x0), theta, solver=calib.LBFGS(tol=1e-10),
                                 throw=True).x
-    x_ref = relaxed + 0.02 * rng.standard_normal(sites.shape)
+    x_ref = relaxed + 0.02 * rng.standard_normal(x0.shape)
     return VacancyProblem(energy, jnp.asarray(x0), jnp.asarray(x_ref), theta, cells)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,8 +39,15 @@ def zero_tangent(leaf):
 
 @dataclasses.dataclass(frozen=True)
 class AbstractAdjoint:
-    """How :func:`calib.equilibrium` differentiates the solve. Never changes the forward algorithm's
-    result beyond the solver tolerance (unrolled modes run a fixed number of steps)."""
+    r"""How :func:`calib.equilibrium` differentiates the solve. Never changes the forward algorithm's
+    result beyond the solver tolerance (unrolled modes run a fixed number of steps).
+
+    ``envelope``: whether ``Solution.energy`` is differentiated by the envelope theorem
+    (:math:`dE^*/d\theta = \partial_\theta E` at the minimum, no adjoint solve) rather than through
+    ``x``. True for :class:`Implicit`, whose derivatives assume an exact minimum anyway.
+    """
+
+    envelope: ClassVar[bool] = False
 
     def solve(self, fn: Callable, solver, x0: jax.Array, params: Any, *, throw: bool,
               unravel: Callable) -> tuple[jax.Array, SolveStats]:  # pragma: no cover - interface

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable
+from typing import Callable, ClassVar
 
 import equinox as eqx
 import jax
@@ -123,6 +123,7 @@ class Implicit(AbstractAdjoint):
             10-pair L-BFGS matrix did not lower the CG iteration count (61 vs 59 at tol 1e-10).
     """
 
+    envelope: ClassVar[bool] = True
     linear_solver: AbstractLinearSolver = CG()
     nullspace: str | Callable | None = None
     precondition: bool = False

@@ -1,0 +1,151 @@
+r"""The interface of interatomic potentials, and the total energy of a structure.
+
+A potential is a frozen dataclass holding *static* choices (cutoff radius, truncation); its
+*parameters* :math:`\theta` are always passed in explicitly, as a dict of named scalars, so that
+they can be traced and differentiated. A potential maps the neighbour geometry of every atom to
+per-atom energies (eV); :func:`potential_energy` sums them for a structure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from ._neighbours import Neighbours, displacements, neighbours_valid
+
+TRUNCATIONS = ("plain", "shifted", "smooth")
+
+
+def smooth_step(r, onset, cutoff):
+    r"""The quintic switch :math:`S(r)`: 1 below ``onset``, 0 beyond ``cutoff``, and
+    :math:`S = 10 s^3 - 15 s^4 + 6 s^5` with :math:`s = (r_c - r)/(r_c - r_{on})` between them.
+    :math:`S` is twice continuously differentiable, so energies, forces and force constants stay
+    continuous (the same switch as ASE's Morse calculator)."""
+    s = jnp.clip((cutoff - r) / (cutoff - onset), 0.0, 1.0)
+    return s * s * s * (10.0 + s * (-15.0 + 6.0 * s))
+
+
+@dataclasses.dataclass(frozen=True)
+class Potential:
+    """Base class. Subclasses set ``parameters`` (names of the θ entries) and implement
+    :meth:`site_energies`.
+
+    Attributes:
+        cutoff: interaction cutoff, Å; pairs at or beyond it do not interact.
+    """
+
+    parameters: ClassVar[tuple[str, ...]] = ()
+    cutoff: float = 5.0
+
+    def __post_init__(self):
+        if not (isinstance(self.cutoff, (int, float)) and self.cutoff > 0):
+            raise ValueError(f"{type(self).__name__}: cutoff must be a positive length in Å, got "
+                             f"{self.cutoff!r}")
+
+    def check_theta(self, theta) -> None:
+        """Raise a clear error when ``theta`` lacks a parameter."""
+        if not isinstance(theta, dict):
+            raise TypeError(f"{type(self).__name__}: theta must be a dict of parameters "
+                            f"{list(self.parameters)}, got {type(theta).__name__}")
+        missing = [p for p in self.parameters if p not in theta]
+        if missing:
+            raise KeyError(f"{type(self).__name__}: theta is missing {missing}; it needs "
+                           f"{list(self.parameters)} (see the class docstring for units)")
+
+    def site_energies(self, theta, r, d, inside, species, neighbour_species) -> jax.Array:
+        """Energy of each atom, ``(N,)``, eV.
+
+        Args:
+            theta: the parameters.
+            r: neighbour distances ``(N, M)``, Å (1.0 where ``inside`` is false).
+            d: separation vectors ``(N, M, 3)``, Å.
+            inside: ``(N, M)`` bool, real neighbours closer than ``cutoff``.
+            species, neighbour_species: species codes ``(N,)`` and ``(N, M)``.
+        """
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class PairPotential(Potential):
+    r"""A pair potential :math:`E = \tfrac12 \sum_i \sum_{j \ne i} \phi(r_{ij})`, truncated at
+    ``cutoff`` in one of three ways (``truncation``):
+
+    - ``"plain"``: :math:`\phi(r)` for :math:`r < r_c`, else 0 (energy jumps at :math:`r_c`);
+    - ``"shifted"``: :math:`\phi(r) - \phi(r_c)` (continuous energy, forces jump);
+    - ``"smooth"``: :math:`S(r)\,\phi(r)` with the :func:`smooth_step` switch from ``onset`` to
+      ``cutoff`` (continuous to second derivatives: the default, and the one to use with relaxations
+      and elastic constants).
+
+    Attributes:
+        onset: start of the smooth switch, Å (``None``: ``0.9 * cutoff``).
+    """
+
+    truncation: str = "smooth"
+    onset: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.truncation not in TRUNCATIONS:
+            raise ValueError(f"{type(self).__name__}: truncation must be one of {TRUNCATIONS}, got "
+                             f"{self.truncation!r}")
+        if self.onset is not None and not 0 < self.onset < self.cutoff:
+            raise ValueError(f"{type(self).__name__}: need 0 < onset < cutoff, got onset={self.onset}"
+                             f", cutoff={self.cutoff}")
+
+    @property
+    def switch_onset(self) -> float:
+        return 0.9 * self.cutoff if self.onset is None else self.onset
+
+    def pair(self, r, theta):
+        """The untruncated pair energy :math:`\\phi(r)`, eV."""
+        raise NotImplementedError
+
+    def truncated_pair(self, r, theta):
+        phi = self.pair(r, theta)
+        if self.truncation == "shifted":
+            phi = phi - self.pair(jnp.asarray(self.cutoff, r.dtype), theta)
+        elif self.truncation == "smooth":
+            phi = phi * smooth_step(r, self.switch_onset, self.cutoff)
+        return phi
+
+    def site_energies(self, theta, r, d, inside, species, neighbour_species):
+        self.check_theta(theta)
+        return 0.5 * jnp.sum(jnp.where(inside, self.truncated_pair(r, theta), 0.0), axis=1)
+
+
+def site_energies(potential: Potential, positions, cell, theta, neighbours: Neighbours) -> jax.Array:
+    """Per-atom energies ``(N,)`` (eV) of atoms at ``positions`` ``(N, 3)`` in ``cell`` ``(3, 3)``.
+
+    NaN if the neighbour list no longer covers the cutoff (rebuild it: see
+    :func:`update_neighbours`).
+    """
+    if neighbours.cutoff < potential.cutoff:
+        raise ValueError(f"potential_energy: the neighbour list was built for cutoff "
+                         f"{neighbours.cutoff} Å but {type(potential).__name__} needs "
+                         f"{potential.cutoff} Å; rebuild it with neighbour_list(structure, "
+                         f"cutoff={potential.cutoff})")
+    if positions.shape != neighbours.reference_positions.shape:
+        raise ValueError(f"potential_energy: positions have shape {positions.shape} but the "
+                         f"neighbour list was built for {neighbours.reference_positions.shape}")
+    d = displacements(neighbours, positions, cell)
+    r2 = jnp.sum(d * d, axis=-1)
+    inside = neighbours.mask & (r2 < potential.cutoff ** 2)
+    # Distances outside the cutoff (and padding) are replaced by 1 before the square root: no
+    # sqrt(0), so no NaN in any derivative from entries that are masked out anyway.
+    r = jnp.sqrt(jnp.where(inside, r2, 1.0))
+    neighbour_species = jnp.take(neighbours.species, neighbours.index, mode="clip")
+    energies = potential.site_energies(theta, r, d, inside, neighbours.species, neighbour_species)
+    valid = neighbours_valid(neighbours, positions, cell)
+    return jnp.where(valid, energies, jnp.nan)
+
+
+def potential_energy(potential: Potential, positions, cell, theta, neighbours: Neighbours) -> jax.Array:
+    r"""Total energy, eV, of atoms at ``positions`` ``(N, 3)`` (Å) in ``cell`` ``(3, 3)`` (Å).
+
+    Differentiable in positions (forces :math:`-\partial E/\partial r`), in the cell (stress), and in
+    every entry of ``theta``. NaN when ``neighbours`` is stale, so a solver reports it.
+    """
+    return jnp.sum(site_energies(potential, positions, cell, theta, neighbours))
