@@ -15,6 +15,8 @@ SUBCOMMANDS = {
                           "implicit vs unrolled/truncated/checkpointed/Neumann gradients on a vacancy crystal"),
     "bench-equilibrium": ("experiments.bench_equilibrium",
                           "time and memory of the solvers and adjoints against jaxopt and optimistix"),
+    "bench-atomistic": ("experiments.bench_atomistic",
+                        "relaxations against ASE, implicit gradients of a vacancy energy, scaling in N"),
 }
 
 

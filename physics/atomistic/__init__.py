@@ -4,18 +4,34 @@ Energies in eV, lengths in Å, moduli in GPa at the interface. Potential paramet
 explicit dict argument, so every energy and property is differentiable in them.
 """
 
+from ._ase_io import from_ase, read_structure, to_ase, write_structure
+from ._data import load_fcc_metals
 from ._eam import EAM, FINNIS_SINCLAIR_MO, SUTTON_CHEN, FinnisSinclair, SuttonChen
+from ._eam_files import EAMFileError, read_eam_funcfl, read_eam_setfl, write_eam_setfl
+from ._eam_tabulated import LAMMPS_HARTREE_BOHR, TabulatedEAM, tabulate_eam
 from ._lattice import bcc, diamond, fcc, hcp, remove_atom, strained, surface_slab
 from ._neighbours import (Neighbours, displacements, neighbour_list, neighbours_valid,
                           update_neighbours)
 from ._pair import LJ_REDUCED, MORSE_CU, LennardJones, Morse
-from ._potential import PairPotential, Potential, potential_energy, site_energies, smooth_step
+from ._potential import (PairPotential, Potential, potential_energy, site_energies, smooth_step,
+                         stress)
+from ._properties import (bulk_modulus, cohesive_energy, crystal_properties, elastic_constants,
+                          elastic_tensor, isolated_atom_energy, lattice_constant, surface_energy,
+                          vacancy_formation_energy)
+from ._relax import Relaxed, RelaxationEnergy, relax, voigt_to_tensor
+from ._stillinger_weber import STILLINGER_WEBER_SI, StillingerWeber
 from ._structure import Structure
+from ._units import EV_PER_A2_IN_J_PER_M2, EV_PER_A3_IN_GPA
 
 __all__ = [
-    "EAM", "FINNIS_SINCLAIR_MO", "LJ_REDUCED", "MORSE_CU", "SUTTON_CHEN", "FinnisSinclair",
-    "LennardJones", "Morse", "Neighbours", "PairPotential", "Potential", "Structure", "SuttonChen",
-    "bcc", "diamond", "displacements", "fcc", "hcp", "neighbour_list", "neighbours_valid",
-    "potential_energy", "remove_atom", "site_energies", "smooth_step", "strained", "surface_slab",
-    "update_neighbours",
+    "EAM", "EAMFileError", "LAMMPS_HARTREE_BOHR", "TabulatedEAM", "read_eam_funcfl", "read_eam_setfl",
+    "tabulate_eam", "write_eam_setfl", "EV_PER_A2_IN_J_PER_M2", "EV_PER_A3_IN_GPA", "FINNIS_SINCLAIR_MO", "LJ_REDUCED", "MORSE_CU",
+    "STILLINGER_WEBER_SI", "SUTTON_CHEN", "FinnisSinclair", "LennardJones", "Morse", "Neighbours",
+    "PairPotential", "Potential", "RelaxationEnergy", "Relaxed", "StillingerWeber", "Structure",
+    "SuttonChen", "bcc", "bulk_modulus", "cohesive_energy", "crystal_properties", "diamond",
+    "displacements", "elastic_constants", "elastic_tensor", "fcc", "from_ase", "hcp",
+    "isolated_atom_energy", "lattice_constant", "load_fcc_metals", "neighbour_list",
+    "neighbours_valid", "potential_energy", "read_structure", "relax", "remove_atom", "site_energies",
+    "smooth_step", "strained", "stress", "surface_energy", "surface_slab", "to_ase",
+    "update_neighbours", "vacancy_formation_energy", "voigt_to_tensor", "write_structure",
 ]

@@ -149,3 +149,20 @@ def potential_energy(potential: Potential, positions, cell, theta, neighbours: N
     every entry of ``theta``. NaN when ``neighbours`` is stale, so a solver reports it.
     """
     return jnp.sum(site_energies(potential, positions, cell, theta, neighbours))
+
+
+def stress(potential: Potential, positions, cell, theta, neighbours: Neighbours) -> jax.Array:
+    r"""Virial stress, ``(3, 3)`` eV/Å³ (multiply by :data:`EV_PER_A3_IN_GPA` for GPa):
+
+    .. math:: \sigma = \frac{1}{V}\,\frac{\partial E}{\partial \varepsilon}\Big|_{\varepsilon=0},
+
+    the derivative of the energy under the homogeneous deformation :math:`r \mapsto (I+\varepsilon)r`
+    of positions and cell. Tensile stress is positive; the pressure is :math:`-\operatorname{tr}\sigma/3`.
+    """
+    def strained(eps):
+        deformation = jnp.eye(3) + eps
+        return potential_energy(potential, positions @ deformation.T, cell @ deformation.T, theta,
+                                neighbours)
+
+    gradient = jax.grad(strained)(jnp.zeros((3, 3), jnp.result_type(positions)))
+    return 0.5 * (gradient + gradient.T) / jnp.abs(jnp.linalg.det(cell))

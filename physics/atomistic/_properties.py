@@ -19,7 +19,6 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-import calib
 
 from ._lattice import bcc, diamond, fcc, remove_atom, surface_slab
 from ._potential import Potential, potential_energy
