@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 
 from ._potential import Potential, smooth_step
@@ -105,14 +106,25 @@ class FinnisSinclair(EAM):
               f(r) = (r - d)^2 + \beta\,\frac{(r - d)^3}{d} \;(r < d), \quad
               \phi(r) = (r - c)^2 (c_0 + c_1 r + c_2 r^2) \;(r < c).
 
-    Parameters θ: ``A`` (eV), ``d`` (Å), ``beta`` (dimensionless), ``c`` (Å), ``c0`` (eV/Å²),
-    ``c1`` (eV/Å³), ``c2`` (eV/Å⁴). The functions vanish with zero slope at ``d`` and ``c``, which are
-    themselves parameters, so no switch is applied; ``cutoff`` must exceed both.
+    Parameters θ: ``A`` (eV/Å, as :math:`\rho` is in Å²), ``d`` (Å), ``beta`` (dimensionless),
+    ``c`` (Å), ``c0`` (eV/Å²), ``c1`` (eV/Å³), ``c2`` (eV/Å⁴). The functions vanish with zero slope
+    at ``d`` and ``c``, which are themselves parameters, so no switch is applied (energies and forces
+    are continuous; force constants jump there). ``cutoff`` must exceed both: checked when θ is
+    concrete; under tracing, keep a margin for the values a fit may reach.
     """
 
     parameters = ("A", "d", "beta", "c", "c0", "c1", "c2")
     cutoff: float = 4.5
     smooth: bool = False
+
+    def check_theta(self, theta) -> None:
+        super().check_theta(theta)
+        for name in ("c", "d"):
+            value = theta[name]
+            if not isinstance(value, jax.core.Tracer) and float(value) > self.cutoff:
+                raise ValueError(f"FinnisSinclair: theta[{name!r}] = {float(value)} Å exceeds "
+                                 f"cutoff = {self.cutoff} Å, so interactions would be cut off; "
+                                 f"use FinnisSinclair(cutoff={float(value) + 0.5:.2f}) or more")
 
     def embedding(self, rho, theta):
         return -theta["A"] * _safe_sqrt(rho)

@@ -9,7 +9,9 @@ differences, no backpropagation through solver iterations).
 Units at the interface: lengths in Å, energies in eV, moduli in GPa, surface energies in J/m².
 Crystals are named by ``lattice`` (``"fcc"``, ``"bcc"``, ``"diamond"``) and a starting guess of the
 cubic lattice constant ``guess`` (Å), which also fixes where neighbour lists are built: keep it
-within a few per cent of the answer.
+within a few per cent of the answer (under ``jit``/``grad`` a list that goes stale cannot be
+rebuilt, and the property comes out NaN with a solver warning). Crystals are of one element,
+species code 0: for a multi-element tabulated EAM, the properties are those of its first element.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def test_embedded_atom_metal_breaks_the_cauchy_relation():
 
 def test_diamond_silicon_internal_relaxation_softens_c44():
     """Stillinger–Weber Si: C11 = 151.4, C12 = 76.4, C44 = 56.4 GPa with the internal (sublattice)
-    relaxation (Cowley, Phys. Rev. B 38, 3905, 1988; Balamane et al., PRB 46, 2250, 1992). Clamping
+    relaxation (Balamane, Halicioglu & Tiller, Phys. Rev. B 46, 2250, 1992). Clamping
     the sublattices stiffens C44 by about a factor of two; its value is checked against a finite
     difference of the energy under an affine shear."""
     sw = StillingerWeber()
