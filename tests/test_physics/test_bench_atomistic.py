@@ -26,7 +26,7 @@ def test_main_tiny(tmp_path, capsys):
         "--no-count-steps", "--out", str(out)])
     assert status == 0
     printed = capsys.readouterr().out
-    assert "speed-up" in printed and "extrapolated" in printed and "fitted exponent" in printed
+    assert "speed-up" in printed and "EXTRAPOLATED" in printed and "fitted exponent" in printed
 
     results = json.loads(out.read_text())
     records = results["records"]
