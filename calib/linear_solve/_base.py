@@ -50,5 +50,7 @@ class AbstractLinearSolver:
 
     def _report(self, matvec: MatVec, b, x, iterations) -> LinearSolveInfo:
         b_norm = jnp.linalg.norm(b)
-        residual = jnp.linalg.norm(b - matvec(x)) / jnp.where(b_norm > 0, b_norm, 1.0)
+        # A zero solution (e.g. the zero right-hand side of an unused adjoint) needs no product.
+        r = jax.lax.cond(jnp.any(x != 0), lambda y: b - matvec(y), lambda y: b, x)
+        residual = jnp.linalg.norm(r) / jnp.where(b_norm > 0, b_norm, 1.0)
         return LinearSolveInfo(residual, jnp.asarray(iterations), residual <= self.tol)

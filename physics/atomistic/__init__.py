@@ -18,20 +18,22 @@ from ._potential import (PairPotential, Potential, potential_energy, site_energi
 from ._properties import (bulk_modulus, cohesive_energy, crystal_properties, elastic_constants,
                           elastic_tensor, isolated_atom_energy, lattice_constant, surface_energy,
                           vacancy_formation_energy)
+from ._precondition import LatticePreconditioner, lattice_grid
 from ._relax import Relaxed, RelaxationEnergy, relax, voigt_to_tensor
 from ._stillinger_weber import STILLINGER_WEBER_SI, StillingerWeber
 from ._structure import Structure
 from ._units import EV_PER_A2_IN_J_PER_M2, EV_PER_A3_IN_GPA
 
 __all__ = [
-    "EAM", "EAMFileError", "LAMMPS_HARTREE_BOHR", "TabulatedEAM", "read_eam_funcfl", "read_eam_setfl",
-    "tabulate_eam", "write_eam_setfl", "EV_PER_A2_IN_J_PER_M2", "EV_PER_A3_IN_GPA", "FINNIS_SINCLAIR_MO", "LJ_REDUCED", "MORSE_CU",
-    "STILLINGER_WEBER_SI", "SUTTON_CHEN", "FinnisSinclair", "LennardJones", "Morse", "Neighbours",
-    "PairPotential", "Potential", "RelaxationEnergy", "Relaxed", "StillingerWeber", "Structure",
-    "SuttonChen", "bcc", "bulk_modulus", "cohesive_energy", "crystal_properties", "diamond",
+    "EAM", "EAMFileError", "EV_PER_A2_IN_J_PER_M2", "EV_PER_A3_IN_GPA", "FINNIS_SINCLAIR_MO",
+    "FinnisSinclair", "LAMMPS_HARTREE_BOHR", "LJ_REDUCED", "LatticePreconditioner", "LennardJones",
+    "MORSE_CU", "Morse", "Neighbours", "PairPotential", "Potential", "RelaxationEnergy", "Relaxed",
+    "STILLINGER_WEBER_SI", "SUTTON_CHEN", "StillingerWeber", "Structure", "SuttonChen",
+    "TabulatedEAM", "bcc", "bulk_modulus", "cohesive_energy", "crystal_properties", "diamond",
     "displacements", "elastic_constants", "elastic_tensor", "fcc", "from_ase", "hcp",
-    "isolated_atom_energy", "lattice_constant", "load_fcc_metals", "neighbour_list",
-    "neighbours_valid", "potential_energy", "read_structure", "relax", "remove_atom", "site_energies",
-    "smooth_step", "strained", "stress", "surface_energy", "surface_slab", "to_ase",
-    "update_neighbours", "vacancy_formation_energy", "voigt_to_tensor", "write_structure",
+    "isolated_atom_energy", "lattice_constant", "lattice_grid", "load_fcc_metals", "neighbour_list",
+    "neighbours_valid", "potential_energy", "read_eam_funcfl", "read_eam_setfl", "read_structure",
+    "relax", "remove_atom", "site_energies", "smooth_step", "strained", "stress", "surface_energy",
+    "surface_slab", "tabulate_eam", "to_ase", "update_neighbours", "vacancy_formation_energy",
+    "voigt_to_tensor", "write_eam_setfl", "write_structure"
 ]

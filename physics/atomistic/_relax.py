@@ -29,6 +29,7 @@ import calib
 
 from ._neighbours import Neighbours, neighbour_list, update_neighbours
 from ._potential import Potential, potential_energy
+from ._precondition import LatticePreconditioner, lattice_grid
 from ._structure import Structure
 
 CELL_MODES = (None, "hydrostatic", "full")
@@ -55,7 +56,8 @@ class RelaxationEnergy:
     potential: Potential
 
     def __call__(self, state, theta, reference_positions, reference_cell, neighbours, strain,
-                 pressure):
+                 pressure, *solver_data):
+        # ``solver_data``: arrays only the solver reads (the preconditioner's grid sites).
         u = state.get("positions", reference_positions)
         total = strain + (_strain_tensor(state["strain"]) if "strain" in state else 0.0)
         deformation = jnp.eye(3) + total
@@ -108,7 +110,7 @@ def relax(potential: Potential, theta, structure: Structure, *, positions: bool 
           reference_positions=None, reference_cell=None, neighbours: Neighbours | None = None,
           skin: float = 1.0, solver: calib.AbstractSolver | None = None,
           adjoint: calib.AbstractAdjoint | None = None, throw: bool = False,
-          rebuilds: int = 10) -> Relaxed:
+          rebuilds: int = 10, precondition: bool = True) -> Relaxed:
     """Relax ``structure`` under ``potential`` with parameters ``theta``.
 
     Args:
@@ -127,6 +129,9 @@ def relax(potential: Potential, theta, structure: Structure, *, positions: bool 
         throw: raise when the relaxation fails instead of warning (see :func:`calib.equilibrium`).
         rebuilds: when not traced, how many times to rebuild a neighbour list that went stale
             during the relaxation and continue.
+        precondition: give an L-BFGS solver without a preconditioner the
+            :class:`LatticePreconditioner` of ``structure`` when its atoms sit on a regular grid
+            (crystals with defects), so the number of steps does not grow with the cell size.
 
     Returns:
         :class:`Relaxed`.
@@ -147,6 +152,14 @@ def relax(potential: Potential, theta, structure: Structure, *, positions: bool 
     if cell is not None:
         state["strain"] = jnp.zeros(() if cell == "hydrostatic" else (6,), ref_cell.dtype)
     solver = calib.LBFGS(tol=1e-9) if solver is None else solver
+    solver_data = ()
+    if (precondition and positions and isinstance(solver, calib.LBFGS)
+            and solver.preconditioner is None):
+        found = lattice_grid(structure)
+        if found is not None:
+            grid, sites = found
+            solver = dataclasses.replace(solver, preconditioner=LatticePreconditioner(grid))
+            solver_data = (jnp.asarray(sites),)
     adjoint = default_adjoint(positions, any(structure.pbc)) if adjoint is None else adjoint
     energy = RelaxationEnergy(potential)
     pressure = jnp.asarray(pressure, ref_cell.dtype)
@@ -158,7 +171,7 @@ def relax(potential: Potential, theta, structure: Structure, *, positions: bool 
     for attempt in range(attempts):
         final = attempt == attempts - 1
         sol = calib.equilibrium(energy, state, theta, ref_positions, ref_cell, neighbours, strain,
-                                pressure, solver=solver, adjoint=adjoint, throw=throw and final,
+                                pressure, *solver_data, solver=solver, adjoint=adjoint, throw=throw and final,
                                 warn=not eager)
         deformation = jnp.eye(3) + strain + (_strain_tensor(sol.x["strain"]) if cell else 0.0)
         u = sol.x.get("positions", ref_positions)
