@@ -130,14 +130,20 @@ def neighbour_list(structure: Structure, cutoff: float, skin: float = 1.0,
         raise ValueError(f"neighbour_list: skin must be a non-negative length in Å, got {skin!r}")
     if capacity_multiplier < 1:
         raise ValueError(f"neighbour_list: capacity_multiplier must be >= 1, got {capacity_multiplier}")
-    n = structure.n_atoms
-    i, j, shift, counts = _pairs(structure.positions, structure.cell, structure.pbc, cutoff + skin)
-    most = int(counts.max(initial=0))
+    pairs = _pairs(structure.positions, structure.cell, structure.pbc, cutoff + skin)
+    most = int(pairs[3].max(initial=0))
     if capacity is None:
         capacity = max(1, int(np.ceil(most * capacity_multiplier)))
     elif most > capacity:
         raise ValueError(f"neighbour_list: an atom has {most} neighbours within {cutoff + skin} Å but "
                          f"capacity={capacity}; pass capacity=None to size the list automatically")
+    return _dense(structure, cutoff, skin, pairs, capacity)
+
+
+def _dense(structure, cutoff, skin, pairs, capacity) -> Neighbours:
+    """Pack the sorted pairs of :func:`_pairs` into ``(N, capacity)`` padded arrays."""
+    i, j, shift, counts = pairs
+    n = structure.n_atoms
     column = np.arange(len(i)) - np.repeat(np.cumsum(counts) - counts, counts)
     index = np.full((n, capacity), n, np.int32)
     shifts = np.zeros((n, capacity, 3))
@@ -148,20 +154,22 @@ def neighbour_list(structure: Structure, cutoff: float, skin: float = 1.0,
                       float(skin))
 
 
-def update_neighbours(neighbours: Neighbours, structure: Structure) -> tuple[Neighbours, bool]:
+def update_neighbours(neighbours: Neighbours, structure: Structure,
+                      capacity_multiplier: float = 1.2) -> tuple[Neighbours, bool]:
     """Rebuild the list at the positions and cell of ``structure`` (host).
 
     Keeps the capacity when the new neighbour counts fit, so jitted energies are reused without
-    recompiling; otherwise reallocates a larger list.
+    recompiling; otherwise reallocates a list ``capacity_multiplier`` times the largest count.
 
     Returns:
         ``(neighbours, reallocated)``.
     """
-    _, _, _, counts = _pairs(structure.positions, structure.cell, structure.pbc,
-                             neighbours.cutoff + neighbours.skin)
-    fits = int(counts.max(initial=0)) <= neighbours.capacity
-    capacity = neighbours.capacity if fits else None
-    return neighbour_list(structure, neighbours.cutoff, neighbours.skin, capacity), not fits
+    pairs = _pairs(structure.positions, structure.cell, structure.pbc,
+                   neighbours.cutoff + neighbours.skin)
+    most = int(pairs[3].max(initial=0))
+    fits = most <= neighbours.capacity
+    capacity = neighbours.capacity if fits else max(1, int(np.ceil(most * capacity_multiplier)))
+    return _dense(structure, neighbours.cutoff, neighbours.skin, pairs, capacity), not fits
 
 
 def displacements(neighbours: Neighbours, positions: jax.Array, cell: jax.Array) -> jax.Array:

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 
 from ._lattice import bcc, diamond, fcc, remove_atom, surface_slab
+from ._neighbours import neighbour_list
 from ._potential import Potential, potential_energy
 from ._relax import relax, voigt_to_tensor
 from ._structure import Structure
@@ -48,7 +49,8 @@ def isolated_atom_energy(potential: Potential, theta, species: int = 0) -> jax.A
 
 
 def _relaxed_bulk(potential, theta, lattice, guess, skin, solver):
-    """Zero-pressure conventional cell: ``(scale a0/guess, relaxed unit Structure data)``."""
+    """Zero-pressure conventional cell: ``(scale a0/guess, Relaxed, unit Structure)``, the common
+    start of every property (computed once by :func:`crystal_properties`)."""
     unit = _crystal(lattice, guess)
     relaxed = relax(potential, theta, unit, positions=True, cell="hydrostatic", skin=skin,
                     solver=solver)
@@ -67,7 +69,12 @@ def cohesive_energy(potential: Potential, theta, lattice: str = "fcc", guess: fl
                     skin: float = 1.0, solver=None) -> jax.Array:
     """Cohesive energy per atom at :math:`a_0`, eV, positive for a bound crystal:
     :math:`E_c = E_{atom} - E_{crystal}/N`."""
-    _, relaxed, unit = _relaxed_bulk(potential, theta, lattice, guess, skin, solver)
+    return _cohesive_energy(potential, theta, _relaxed_bulk(potential, theta, lattice, guess, skin,
+                                                            solver))
+
+
+def _cohesive_energy(potential, theta, bulk):
+    _, relaxed, unit = bulk
     return isolated_atom_energy(potential, theta) - relaxed.energy / unit.n_atoms
 
 
@@ -92,7 +99,12 @@ def elastic_tensor(potential: Potential, theta, lattice: str = "fcc", guess: flo
     implicit function theorem) or carried affinely (``False``, the clamped-ion constants). At zero
     pressure these are the elastic constants of the stress–strain relation.
     """
-    scale, relaxed, unit = _relaxed_bulk(potential, theta, lattice, guess, skin, solver)
+    bulk = _relaxed_bulk(potential, theta, lattice, guess, skin, solver)
+    return _elastic_tensor(potential, theta, bulk, relaxed_ions, solver)
+
+
+def _elastic_tensor(potential, theta, bulk, relaxed_ions, solver):
+    scale, relaxed, unit = bulk
     neighbours = relaxed.neighbours
 
     def energy(voigt):
@@ -107,8 +119,11 @@ def elastic_constants(potential: Potential, theta, lattice: str = "fcc", guess: 
                       relaxed_ions: bool = True, skin: float = 1.0, solver=None) -> dict:
     """Cubic elastic constants ``{"C11", "C12", "C44"}``, GPa (averaged over the equivalent
     entries of :func:`elastic_tensor`)."""
-    c = elastic_tensor(potential, theta, lattice, guess, relaxed_ions=relaxed_ions, skin=skin,
-                       solver=solver)
+    return _cubic(elastic_tensor(potential, theta, lattice, guess, relaxed_ions=relaxed_ions,
+                                 skin=skin, solver=solver))
+
+
+def _cubic(c) -> dict:
     return {"C11": (c[0, 0] + c[1, 1] + c[2, 2]) / 3,
             "C12": (c[0, 1] + c[0, 2] + c[1, 2]) / 3,
             "C44": (c[3, 3] + c[4, 4] + c[5, 5]) / 3}
@@ -118,7 +133,12 @@ def bulk_modulus(potential: Potential, theta, lattice: str = "fcc", guess: float
                  skin: float = 1.0, solver=None) -> jax.Array:
     r"""Bulk modulus at :math:`a_0`, GPa: :math:`B = V\,d^2E/dV^2 = (9V)^{-1} d^2W/de^2` for a
     hydrostatic strain :math:`e`, with internal positions relaxed."""
-    scale, relaxed, unit = _relaxed_bulk(potential, theta, lattice, guess, skin, solver)
+    bulk = _relaxed_bulk(potential, theta, lattice, guess, skin, solver)
+    return _bulk_modulus(potential, theta, bulk, solver)
+
+
+def _bulk_modulus(potential, theta, bulk, solver):
+    scale, relaxed, unit = bulk
 
     def energy(e):
         return _strained_energy(potential, theta, unit, scale, relaxed.neighbours, e * jnp.eye(3),
@@ -150,13 +170,18 @@ def vacancy_formation_energy(potential: Potential, theta, lattice: str = "fcc", 
     if condition not in VACANCY_CONDITIONS:
         raise ValueError(f"vacancy_formation_energy: condition must be one of {VACANCY_CONDITIONS}, "
                          f"got {condition!r}")
-    scale, relaxed, unit = _relaxed_bulk(potential, theta, lattice, guess, skin, solver)
+    bulk = _relaxed_bulk(potential, theta, lattice, guess, skin, solver)
+    return _vacancy_formation_energy(potential, theta, bulk, lattice, guess, cells, condition, index,
+                                     skin, solver, adjoint)
+
+
+def _vacancy_formation_energy(potential, theta, bulk, lattice, guess, cells, condition, index, skin,
+                              solver, adjoint):
+    scale, relaxed, unit = bulk
     bulk_per_atom = relaxed.energy / unit.n_atoms
     defect = remove_atom(_crystal(lattice, guess, cells), index)
     positions, cell = defect.positions * scale, defect.cell * scale
     if condition == "unrelaxed":
-        from ._neighbours import neighbour_list
-
         energy = potential_energy(potential, positions, cell, theta,
                                   neighbour_list(defect, potential.cutoff, skin))
     else:
@@ -186,8 +211,6 @@ def surface_energy(potential: Potential, theta, lattice: str = "fcc", guess: flo
         energy = relax(potential, theta, slab, positions=True, reference_positions=positions,
                        reference_cell=cell, skin=skin, solver=solver).energy
     else:
-        from ._neighbours import neighbour_list
-
         energy = potential_energy(potential, positions, cell, theta,
                                   neighbour_list(slab, potential.cutoff, skin))
     area = jnp.linalg.norm(jnp.cross(cell[0], cell[1]))
@@ -198,17 +221,18 @@ def crystal_properties(potential: Potential, theta, lattice: str = "fcc", guess:
                        vacancy_cells: int = 3, skin: float = 1.0, solver=None) -> dict:
     """All bulk properties at once, as a dict of scalars (units as in the single functions):
     ``lattice_constant``, ``cohesive_energy``, ``bulk_modulus``, ``C11``, ``C12``, ``C44``,
-    ``vacancy_formation_energy`` (constant volume, relaxed)."""
-    opts = dict(skin=skin, solver=solver)
-    result = {
-        "lattice_constant": lattice_constant(potential, theta, lattice, guess, **opts),
-        "cohesive_energy": cohesive_energy(potential, theta, lattice, guess, **opts),
-        "bulk_modulus": bulk_modulus(potential, theta, lattice, guess, **opts),
-        **elastic_constants(potential, theta, lattice, guess, **opts),
-        "vacancy_formation_energy": vacancy_formation_energy(potential, theta, lattice, guess,
-                                                             vacancy_cells, **opts),
+    ``vacancy_formation_energy`` (constant volume, relaxed). The zero-pressure cell that all of
+    them start from is relaxed once."""
+    bulk = _relaxed_bulk(potential, theta, lattice, guess, skin, solver)
+    return {
+        "lattice_constant": guess * bulk[0],
+        "cohesive_energy": _cohesive_energy(potential, theta, bulk),
+        "bulk_modulus": _bulk_modulus(potential, theta, bulk, solver),
+        **_cubic(_elastic_tensor(potential, theta, bulk, True, solver)),
+        "vacancy_formation_energy": _vacancy_formation_energy(
+            potential, theta, bulk, lattice, guess, vacancy_cells, "constant_volume", 0, skin,
+            solver, None),
     }
-    return result
 
 
 __all__ = ["LATTICES", "bulk_modulus", "cohesive_energy", "crystal_properties", "elastic_constants",

@@ -69,13 +69,10 @@ class RelaxationEnergy:
 def positions_nullspace(state) -> jax.Array:
     """Rigid translations of the ``"positions"`` entry, as ``(3, n)`` modes in the flattened order
     of ``state`` (other entries zero): the zero modes of a periodic crystal's Hessian."""
-    flat, unravel = jax.flatten_util.ravel_pytree(state)
-    modes = []
-    for axis in range(3):
-        unit = jax.tree.map(jnp.zeros_like, state)
-        unit["positions"] = jnp.zeros_like(state["positions"]).at[:, axis].set(1.0)
-        modes.append(jax.flatten_util.ravel_pytree(unit)[0])
-    return jnp.stack(modes).astype(flat.dtype)
+    modes = calib.translation_modes(state["positions"])
+    others = jax.flatten_util.ravel_pytree({k: v for k, v in state.items() if k != "positions"})[0]
+    # ravel_pytree orders dict keys: "positions" comes before "strain", so its modes come first.
+    return jnp.concatenate([modes, jnp.zeros((3, others.size), modes.dtype)], axis=1)
 
 
 def default_adjoint(relax_positions: bool, periodic: bool) -> calib.AbstractAdjoint:

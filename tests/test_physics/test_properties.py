@@ -9,10 +9,9 @@ import calib
 from atomistic_reference import central_difference
 from physics.atomistic import (EV_PER_A3_IN_GPA, LJ_REDUCED, MORSE_CU, STILLINGER_WEBER_SI,
                                SUTTON_CHEN, LennardJones, Morse, StillingerWeber, SuttonChen,
-                               bulk_modulus, cohesive_energy, diamond, neighbour_list,
-                               potential_energy,
-                               elastic_constants, elastic_tensor, lattice_constant, surface_energy,
-                               vacancy_formation_energy)
+                               bulk_modulus, cohesive_energy, crystal_properties, diamond,
+                               elastic_constants, elastic_tensor, lattice_constant, neighbour_list,
+                               potential_energy, surface_energy, vacancy_formation_energy)
 
 TIGHT = calib.LBFGS(tol=1e-11)
 LJ_SHORT = LennardJones(cutoff=2.5, onset=2.2)  # smooth: C2, so elastic constants are well defined
@@ -143,3 +142,14 @@ def test_bad_arguments_are_named():
         lattice_constant(MORSE, MORSE_THETA, "hcp", 3.6)
     with pytest.raises(ValueError, match="condition"):
         vacancy_formation_energy(MORSE, MORSE_THETA, "fcc", 3.6, 2, condition="relaxed")
+
+
+def test_all_properties_at_once_match_the_single_functions():
+    together = crystal_properties(LJ_SHORT, LJ_REDUCED, "fcc", 1.55, vacancy_cells=2, solver=TIGHT)
+    assert float(together["lattice_constant"]) == pytest.approx(
+        float(lattice_constant(LJ_SHORT, LJ_REDUCED, "fcc", 1.55, solver=TIGHT)), rel=1e-12)
+    assert float(together["vacancy_formation_energy"]) == pytest.approx(
+        float(vacancy_formation_energy(LJ_SHORT, LJ_REDUCED, "fcc", 1.55, 2, solver=TIGHT)), rel=1e-10)
+    assert float(together["C12"]) == pytest.approx(float(together["C44"]), rel=1e-8)
+    assert float(together["bulk_modulus"]) == pytest.approx(
+        (float(together["C11"]) + 2 * float(together["C12"])) / 3, rel=1e-8)
