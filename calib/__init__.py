@@ -14,13 +14,14 @@ from ._solution import Solution
 from ._spectrum import translation_modes
 from .adjoint import AbstractAdjoint, Checkpointed, Implicit, Neumann, Truncated, Unrolled
 from .linear_solve import CG, MINRES, AbstractLinearSolver, Dense, NeumannSeries
-from .solvers import FIRE, LBFGS, AbstractSolver, GradientDescent, NewtonCG
+from .solvers import FIRE, LBFGS, AbstractSolver, GradientDescent, NewtonCG, SparseNewton
+from .sparse import SparseHessian
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AbstractAdjoint", "AbstractLinearSolver", "AbstractSolver", "AdjointRecord", "CG", "CalibError",
     "Checkpointed", "Dense", "FIRE", "GradientDescent", "Implicit", "LBFGS",
-    "MINRES", "Neumann", "NeumannSeries", "NewtonCG", "NonConvergenceWarning", "RESULTS", "Solution",
+    "MINRES", "Neumann", "NeumannSeries", "NewtonCG", "NonConvergenceWarning", "RESULTS", "Solution", "SparseHessian", "SparseNewton",
     "Truncated", "Unrolled", "equilibrium", "record_adjoints", "stability", "translation_modes",
 ]

@@ -25,7 +25,8 @@ def stats_of(solver, state) -> SolveStats:
     return SolveStats(
         steps=jnp.asarray(state.n_steps, jnp.int32),
         max_force=jnp.max(jnp.abs(grad), initial=0.0),
-        result=classify(jax.lax.stop_gradient(state.value), grad, solver.tol, state.stalled),
+        result=classify(jax.lax.stop_gradient(state.value), grad, solver.tolerance(state),
+                        state.stalled),
     )
 
 

@@ -118,15 +118,17 @@ class Implicit(AbstractAdjoint):
             callable ``x -> modes`` returning an array of shape ``(k, n)`` in the flattened order of
             ``x``. The returned tangent is orthogonal to these modes.
         precondition: precondition CG with the curvature the forward solver gathered (the L-BFGS
-            pairs at the solution approximate :math:`H^{-1}`); ignored by other linear solvers and
-            by solvers that gather none. Off by default: on the vacancy-crystal benchmark the
-            10-pair L-BFGS matrix did not lower the CG iteration count (61 vs 59 at tol 1e-10).
+            pairs at the solution approximate :math:`H^{-1}`; :class:`calib.SparseNewton` keeps the
+            factorisation of its last tangent, nearly the exact inverse); ignored by other linear
+            solvers and by solvers that gather none. ``None`` (default) asks the solver: on for
+            :class:`calib.SparseNewton`, off for L-BFGS (on the vacancy-crystal benchmark its
+            10-pair matrix did not lower the CG iteration count: 61 vs 59 at tol 1e-10).
     """
 
     envelope: ClassVar[bool] = True
     linear_solver: AbstractLinearSolver = CG()
     nullspace: str | Callable | None = None
-    precondition: bool = False
+    precondition: bool | None = None
 
     def __post_init__(self):
         if not isinstance(self.linear_solver, (AbstractLinearSolver, NeumannSeries)):
@@ -140,7 +142,9 @@ class Implicit(AbstractAdjoint):
 
     def solve(self, fn, solver, x0, params, *, throw, unravel):
         nullspace_fn = functools.partial(_basis, self.nullspace, unravel=unravel)
-        x, stats, _ = _solve(fn, solver, self.linear_solver, nullspace_fn, self.precondition, throw,
+        precondition = (solver.prefers_preconditioned_adjoint if self.precondition is None
+                        else bool(self.precondition))
+        x, stats, _ = _solve(fn, solver, self.linear_solver, nullspace_fn, precondition, throw,
                              x0, params)
         return x, stats
 

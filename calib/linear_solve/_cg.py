@@ -43,12 +43,13 @@ class CG(AbstractLinearSolver):
             alpha = _divide(rz, pap)
             x = x + alpha * p
             r = r - alpha * ap
-            z = apply_m(r)
-            rz_new = jnp.vdot(r, z)
-            p = z + _divide(rz_new, rz) * p
             # Non-positive curvature cannot be handled by CG: stop, and let the residual check
             # report the failure.
             rr = jnp.where(pap > 0, jnp.vdot(r, r), 0.0)
+            # The preconditioner may be expensive (a sparse back-substitution): skip it once done.
+            z = lax.cond((rr > target) & (k + 1 < limit), apply_m, jnp.zeros_like, r)
+            rz_new = jnp.vdot(r, z)
+            p = z + _divide(rz_new, rz) * p
             return x, r, z, p, rz_new, rr, k + 1
 
         z0 = apply_m(b)

@@ -5,5 +5,6 @@ from ._fire import FIRE
 from ._gradient_descent import GradientDescent
 from ._lbfgs import LBFGS
 from ._newton_cg import NewtonCG
+from ._sparse_newton import SparseNewton
 
-__all__ = ["AbstractSolver", "FIRE", "GradientDescent", "LBFGS", "NewtonCG"]
+__all__ = ["AbstractSolver", "FIRE", "GradientDescent", "LBFGS", "NewtonCG", "SparseNewton"]

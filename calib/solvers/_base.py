@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -52,6 +52,10 @@ class AbstractSolver:
     tol: float = 1e-8
     max_steps: int = 10_000
 
+    # Whether the curvature this solver gathers makes a good adjoint preconditioner (an exact
+    # factorisation does; the few L-BFGS pairs do not measurably): the default of Implicit.precondition.
+    prefers_preconditioned_adjoint: ClassVar[bool] = False
+
     def __post_init__(self):
         name = type(self).__name__
         check_positive(name, "tol", self.tol)
@@ -74,8 +78,13 @@ class AbstractSolver:
         return v
 
     # Shared machinery.
+    def tolerance(self, state) -> jax.Array:
+        """The force tolerance that applies to ``state`` (``tol``; solvers with a relative criterion
+        override this)."""
+        return jnp.asarray(self.tol)
+
     def converged(self, state) -> jax.Array:
-        return jnp.max(jnp.abs(state.grad), initial=0.0) <= self.tol
+        return jnp.max(jnp.abs(state.grad), initial=0.0) <= self.tolerance(state)
 
     def finished(self, state) -> jax.Array:
         finite = jnp.isfinite(state.value) & jnp.all(jnp.isfinite(state.grad))

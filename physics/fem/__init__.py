@@ -1,0 +1,24 @@
+"""Finite elements for solid and soil mechanics: meshes, materials, supports, loads and the energy.
+
+A :class:`Model` turns a mesh, strain-energy densities per region, supports and loads into the total
+potential energy ``Model.energy(u, theta, loading)`` of the free displacement DOFs, with its sparse
+tangent ``Model.hessian`` for :class:`calib.SparseNewton`. Consistent units throughout (e.g. kPa,
+m, kN/m³); in 2D (plane strain) energies and forces are per unit thickness.
+"""
+
+from ._boundary import BodyForce, Dirichlet, Pressure, Traction, gravity
+from ._elements import ELEMENTS, Quadrature, ReferenceElement
+from ._generators import annulus, assign_layers, assign_regions, box, plate_with_hole, rectangle
+from ._materials import (FiniteStrain, HoulsbyAmorosiRojas, LinearElastic, Material, NeoHookean,
+                         SmallStrain, lame_from_bulk_shear, lame_from_young_poisson)
+from ._mesh import Mesh
+from ._meshio import from_meshio, read_mesh, to_meshio, write_mesh
+from ._model import Loading, Model, rigid_body_modes
+
+__all__ = [
+    "BodyForce", "Dirichlet", "ELEMENTS", "FiniteStrain", "HoulsbyAmorosiRojas", "LinearElastic",
+    "Loading", "Material", "Mesh", "Model", "NeoHookean", "Pressure", "Quadrature",
+    "ReferenceElement", "SmallStrain", "Traction", "annulus", "assign_layers", "assign_regions", "box",
+    "from_meshio", "gravity", "lame_from_bulk_shear", "lame_from_young_poisson", "plate_with_hole",
+    "read_mesh", "rectangle", "rigid_body_modes", "to_meshio", "write_mesh",
+]
