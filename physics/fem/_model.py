@@ -262,12 +262,15 @@ class Model:
 
     @functools.cached_property
     def arrays(self) -> Discretisation:
-        """The mesh arrays as JAX arrays (built once)."""
+        """The mesh arrays as JAX arrays (built once, concrete even when first asked for inside
+        ``jit``). Inside a compiled function, pass a :class:`Loading` made outside it as an
+        argument: arrays captured by the trace become constants that XLA folds slowly."""
         pattern = self.pattern
-        regions = tuple(RegionArrays(jnp.asarray(r.dofs), jnp.asarray(r.grads), jnp.asarray(r.weights))
-                        for r in self.regions)
-        return Discretisation(regions, jnp.asarray(self.free_dofs), jnp.asarray(self._fixed),
-                              jnp.asarray(pattern.entries), jnp.asarray(pattern.targets))
+        with jax.ensure_compile_time_eval():
+            regions = tuple(RegionArrays(jnp.asarray(r.dofs), jnp.asarray(r.grads),
+                                         jnp.asarray(r.weights)) for r in self.regions)
+            return Discretisation(regions, jnp.asarray(self.free_dofs), jnp.asarray(self._fixed),
+                                  jnp.asarray(pattern.entries), jnp.asarray(pattern.targets))
 
     def loading(self, factor: float = 1.0) -> Loading:
         """The load case of ``supports`` and ``loads``, times ``factor``."""
@@ -394,22 +397,30 @@ class Model:
         loading = self.loading() if loading is None else loading
         solver = self.newton() if solver is None else solver
         u = self.zeros() if u0 is None else jnp.asarray(u0)
-        solution = None
-        for step in range(1, steps + 1):
-            last = step == steps
-            # Intermediate load steps only provide a start: no derivative flows through them.
-            step_theta, step_loading = ((theta, loading) if last else
-                                        jax.lax.stop_gradient((theta, loading)))
-            solution = calib.equilibrium(
-                self.energy, u, step_theta, step_loading.scaled(step / steps), solver=solver,
-                adjoint=adjoint, throw=throw, warn=warn if last else False)
-            u = jax.lax.stop_gradient(solution.x)
-        return solution
+        if steps > 1:
+            # Intermediate load steps only provide a start: no derivative flows through them, and
+            # one compiled copy serves them all.
+            fixed_theta, fixed_loading = jax.lax.stop_gradient((theta, loading))
+
+            def intermediate(u, factor):
+                solution = calib.equilibrium(self.energy, u, fixed_theta,
+                                             fixed_loading.scaled(factor), solver=solver,
+                                             adjoint=adjoint, throw=throw, warn=False)
+                return jax.lax.stop_gradient(solution.x), None
+
+            factors = jnp.arange(1, steps, dtype=u.dtype) / steps
+            u, _ = jax.lax.scan(intermediate, u, factors)
+        return calib.equilibrium(self.energy, u, theta, loading, solver=solver, adjoint=adjoint,
+                                 throw=throw, warn=warn)
 
     # Post-processing --------------------------------------------------------------------------
     def stress(self, u: jax.Array, theta: Any, loading: Loading) -> jax.Array:
         """Stress (``density``'s derivative: Cauchy in small strain, first Piola–Kirchhoff in finite
         strain) averaged over each cell's quadrature points, ``(n_cells, 3, 3)`` in mesh order."""
+        return self._stress(u, theta, loading)
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def _stress(self, u, theta, loading):
         full = self.full_displacement(u, loading)
         out = jnp.zeros((self.mesh.n_cells, 3, 3), full.dtype)
         for region, arrays in zip(self.regions, loading.arrays.regions):
