@@ -94,7 +94,9 @@ def _solve_jvp(fn, solver, linear_solver, nullspace_fn, precondition, throw, pri
     _, hvp = jax.linearize(lambda y: grad_x(y, params), x)
     preconditioner = None
     if curvature is not None:
-        preconditioner = functools.partial(solver.precondition, lax.stop_gradient(curvature))
+        at_solution = solver.adjoint_curvature(lax.stop_gradient(curvature), lax.stop_gradient(x),
+                                               lax.stop_gradient(params))
+        preconditioner = functools.partial(solver.precondition, at_solution)
     x_dot = hessian_solve(hvp, -mixed, linear_solver, nullspace_fn(x), preconditioner, throw=throw,
                           forward_result=stats.result)
     tangent_out = (x_dot, jax.tree.map(zero_tangent, stats), jax.tree.map(zero_tangent, curvature))

@@ -73,6 +73,10 @@ class AbstractSolver:
         :meth:`precondition` to speed up the adjoint solve."""
         return None
 
+    def adjoint_curvature(self, curvature, x, params):
+        """Curvature for the adjoint at the solution ``x`` (default: what :meth:`curvature` gave)."""
+        return curvature
+
     def precondition(self, curvature, v):
         """Apply an approximation of :math:`H^{-1}` built from ``curvature`` to ``v``."""
         return v

@@ -11,7 +11,7 @@ from jax import lax
 
 from ..sparse._factor import METHODS, resolve_method
 from ..sparse._hessian import SparseHessian
-from ..sparse._solve import host_solve, tangent_solve
+from ..sparse._solve import host_solve, host_solve_near, tangent_solve
 from ._base import AbstractSolver, check_positive, hold_when_converged
 
 
@@ -154,6 +154,18 @@ class SparseNewton(AbstractSolver):
         """The values of the last tangent matrix; its factorisation is in the host cache."""
         return state.tangent
 
+    def adjoint_curvature(self, curvature, x, params):
+        """AMG: also the tangent at the solution, so the adjoint's inner CG solves with it exactly."""
+        if self.resolved_method != "amg":
+            return curvature
+        theta, args = params
+        return curvature, self.hessian.values(x, theta, *args)
+
     def precondition(self, curvature, v):
-        """Solve with the last tangent (a cache hit after a solve): an almost exact inverse."""
+        """Solve with the last tangent's factorisation (a cache hit after a solve): nearly the
+        inverse of the tangent at the solution; with AMG, CG on that tangent itself."""
+        if isinstance(curvature, tuple):
+            stale, current = curvature
+            return host_solve_near(self.hessian, self.resolved_method, self.linear_rtol,
+                                   self.max_linear_steps, stale, current, v)[0]
         return self._solve(curvature, v, False)[0]

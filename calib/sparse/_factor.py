@@ -96,13 +96,15 @@ class _AMG:
             coarse_solver="splu")
         self.preconditioner = hierarchy.aspreconditioner(cycle="V")
 
-    def solve(self, b, rtol):
+    def solve(self, b, rtol, matrix=None):
+        """CG on ``matrix`` (default: the one the hierarchy was built for), AMG-preconditioned."""
         count = [0]
 
         def tick(_):
             count[0] += 1
 
-        x, _ = spla.cg(self.matrix, b, rtol=rtol, atol=0.0, maxiter=self.max_iterations,
+        matrix = self.matrix if matrix is None else matrix
+        x, _ = spla.cg(matrix, b, rtol=rtol, atol=0.0, maxiter=self.max_iterations,
                        M=self.preconditioner, callback=tick)
         return x, count[0]
 
@@ -204,3 +206,25 @@ def _solve_tangent(hessian, values, b, *, method, rtol, max_iterations, descent,
             continue
         return x, SolveReport(iterations, _relative_residual(current.matrix, x, b), shift)
     return np.full_like(b, np.nan), SolveReport(0, float("nan"), float("nan"))
+
+
+def solve_near(hessian, values, current_values, b, *, method, rtol, max_iterations):
+    r"""Solve with the tangent ``current_values`` using the cached factorisation of ``values``.
+
+    For the adjoint at a converged Newton solve: ``values`` is the last factorised tangent (one
+    step old), ``current_values`` the tangent at the solution. AMG-CG iterates on the current
+    matrix with the old hierarchy as preconditioner (the hierarchy is the expensive part; the
+    solve is then exact to ``rtol`` in one go); a direct method applies the old factorisation, an
+    approximate inverse that the caller's Krylov iteration corrects in a step or two.
+    """
+    with _THREADPOOLS.limit(limits=1, user_api="blas"):
+        values = np.asarray(values)
+        key = CACHE.key(hessian, values, method)
+        factor = CACHE.get(key)
+        if factor is None:
+            factor = _factorise(hessian.matrix(values), method, hessian.near_nullspace,
+                                max_iterations)
+            CACHE.put(key, factor)
+        if isinstance(factor, _AMG):
+            return factor.solve(np.asarray(b), rtol, hessian.matrix(np.asarray(current_values)))
+        return factor.solve(np.asarray(b), rtol)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._factor import solve_tangent
+from ._factor import solve_near, solve_tangent
 
 
 def _host(hessian, method, rtol, max_iterations, values, b):
@@ -37,3 +37,17 @@ def tangent_solve(hessian, method: str, rtol: float, max_iterations: int, values
         return host_solve(hessian, method, rtol, max_iterations, lax.stop_gradient(values), rhs)[0]
 
     return lax.custom_linear_solve(functools.partial(hessian.matvec, values), b, solve, symmetric=True)
+
+
+def host_solve_near(hessian, method: str, rtol: float, max_iterations: int, values, current_values,
+                    b):
+    """:func:`calib.sparse._factor.solve_near` as a callback; returns ``(x, iterations)``."""
+
+    def callback(values, current_values, b):
+        x, iterations = solve_near(hessian, values, current_values, b, method=method, rtol=rtol,
+                                   max_iterations=max_iterations)
+        return x.astype(b.dtype), np.int32(iterations)
+
+    shapes = (jax.ShapeDtypeStruct(b.shape, b.dtype), jax.ShapeDtypeStruct((), jnp.int32))
+    return jax.pure_callback(callback, shapes, values, current_values, b,
+                             vmap_method="sequential")

@@ -13,10 +13,11 @@ from ._materials import (FiniteStrain, HoulsbyAmorosiRojas, LinearElastic, Mater
                          SmallStrain, lame_from_bulk_shear, lame_from_young_poisson)
 from ._mesh import Mesh
 from ._meshio import from_meshio, read_mesh, to_meshio, write_mesh
+from ._norms import energy_error, l2_error
 from ._model import Discretisation, Loading, Model, rigid_body_modes
 
 __all__ = [
-    "BodyForce", "Dirichlet", "Discretisation", "ELEMENTS", "FiniteStrain", "HoulsbyAmorosiRojas", "LinearElastic",
+    "BodyForce", "Dirichlet", "Discretisation", "ELEMENTS", "energy_error", "l2_error", "FiniteStrain", "HoulsbyAmorosiRojas", "LinearElastic",
     "Loading", "Material", "Mesh", "Model", "NeoHookean", "Pressure", "Quadrature",
     "ReferenceElement", "SmallStrain", "Traction", "annulus", "assign_layers", "assign_regions", "box",
     "from_meshio", "gravity", "lame_from_bulk_shear", "lame_from_young_poisson", "plate_with_hole",
