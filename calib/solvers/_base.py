@@ -141,3 +141,24 @@ def safe_norm(v):
     sq = jnp.vdot(v, v)
     ok = sq > 0
     return jnp.where(ok, jnp.sqrt(jnp.where(ok, sq, 1.0)), 0.0)
+
+
+def backtrack(fn: Fn, x, p, params, acceptable, max_halvings: int):
+    """Try ``x + t p`` for ``t = 1, 1/2, 1/4, …`` until ``acceptable(t, f_t, g_t)`` or
+    ``max_halvings`` halvings; returns ``(t, f_t, g_t, evaluations)``."""
+    value_and_grad = jax.value_and_grad(fn)
+
+    def cond(c):
+        t, f_t, g_t, i = c
+        return (~acceptable(t, f_t, g_t)) & (i < max_halvings)
+
+    def body(c):
+        t, _, _, i = c
+        t = 0.5 * t
+        f_t, g_t = value_and_grad(x + t * p, params)
+        return t, f_t, g_t, i + 1
+
+    one = jnp.asarray(1.0, x.dtype)
+    f1, g1 = value_and_grad(x + p, params)
+    t, f_t, g_t, i = lax.while_loop(cond, body, (one, f1, g1, jnp.asarray(0)))
+    return t, f_t, g_t, i + 1

@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._base import AbstractSolver, check_positive, hold_when_converged, safe_divide, safe_norm
+from ._base import (AbstractSolver, backtrack, check_positive, hold_when_converged, safe_divide,
+                    safe_norm)
 
 
 class LBFGSState(NamedTuple):
@@ -147,7 +148,6 @@ class LBFGS(AbstractSolver):
         """Backtracking; returns the step length, the energy and gradient there, and success."""
         slope = jnp.vdot(grad, p)
         noise = 100 * jnp.finfo(value.dtype).eps * jnp.abs(value)
-        value_and_grad = jax.value_and_grad(fn)
 
         def acceptable(t, f_t, g_t):
             armijo = f_t <= value + self.armijo * t * slope
@@ -156,20 +156,8 @@ class LBFGS(AbstractSolver):
             approx = (f_t <= value + noise) & (jnp.vdot(g_t, p) <= -0.8 * slope)
             return jnp.isfinite(f_t) & jnp.all(jnp.isfinite(g_t)) & (armijo | approx)
 
-        def cond(c):
-            t, f_t, g_t, i = c
-            return (~acceptable(t, f_t, g_t)) & (i < self.max_linesearch_steps)
-
-        def body(c):
-            t, _, _, i = c
-            t = 0.5 * t
-            f_t, g_t = value_and_grad(x + t * p, params)
-            return t, f_t, g_t, i + 1
-
-        one = jnp.asarray(1.0, x.dtype)
-        f1, g1 = value_and_grad(x + p, params)
-        t, f_t, g_t, i = lax.while_loop(cond, body, (one, f1, g1, jnp.asarray(0)))
-        return t, f_t, g_t, acceptable(t, f_t, g_t), i + 1
+        t, f_t, g_t, n_eval = backtrack(fn, x, p, params, acceptable, self.max_linesearch_steps)
+        return t, f_t, g_t, acceptable(t, f_t, g_t), n_eval
 
     def step(self, fn, state, params, differentiable):
         p = self._direction(state, params)

@@ -12,7 +12,7 @@ from jax import lax
 from ..sparse._factor import METHODS, resolve_method
 from ..sparse._hessian import SparseHessian
 from ..sparse._solve import host_solve, host_solve_near, tangent_solve
-from ._base import AbstractSolver, check_positive, hold_when_converged
+from ._base import AbstractSolver, backtrack, check_positive, hold_when_converged
 
 
 class SparseNewtonState(NamedTuple):
@@ -108,7 +108,6 @@ class SparseNewton(AbstractSolver):
     def _line_search(self, fn, x, value, grad, p, params):
         slope = jnp.vdot(grad, p)
         grad_norm = jnp.linalg.norm(grad)
-        value_and_grad = jax.value_and_grad(fn)
 
         def acceptable(t, f_t, g_t):
             finite = jnp.isfinite(f_t) & jnp.all(jnp.isfinite(g_t))
@@ -116,19 +115,7 @@ class SparseNewton(AbstractSolver):
             residual = jnp.linalg.norm(g_t) <= (1 - 1e-4 * t) * grad_norm
             return finite & (armijo | residual)
 
-        def cond(c):
-            t, f_t, g_t, i = c
-            return (~acceptable(t, f_t, g_t)) & (i < self.max_backtracks)
-
-        def body(c):
-            t, _, _, i = c
-            t = 0.5 * t
-            f_t, g_t = value_and_grad(x + t * p, params)
-            return t, f_t, g_t, i + 1
-
-        one = jnp.asarray(1.0, x.dtype)
-        f1, g1 = value_and_grad(x + p, params)
-        t, f_t, g_t, _ = lax.while_loop(cond, body, (one, f1, g1, jnp.asarray(0)))
+        t, f_t, g_t, _ = backtrack(fn, x, p, params, acceptable, self.max_backtracks)
         ok = acceptable(t, f_t, g_t) & jnp.all(jnp.isfinite(p))
         return t, f_t, g_t, ok
 
