@@ -24,6 +24,8 @@ shift :math:`H + \tau\,\mathrm{diag}(|H|)`, which makes the step a descent direc
 from __future__ import annotations
 
 import collections
+import concurrent.futures
+import functools
 import hashlib
 import threading
 from typing import NamedTuple
@@ -39,6 +41,23 @@ METHODS = ("auto", "superlu", "cholmod", "amg")
 # BLAS on top of it oversubscribes them. Measured on a 2-core machine: pyamg's setup for a 1.8e5-DOF
 # plane-strain tangent took 8.4 s with the default BLAS threads and 0.6 s with one.
 _THREADPOOLS = ThreadpoolController()
+
+# Every factorisation is made, used and freed on this one thread. JAX runs host callbacks on
+# threads of its own, and SuperLU objects freed on another thread than the one that made them never
+# return their memory (scipy issue 15921): about 0.5 GB per 1e5-DOF Newton solve was lost that way.
+_WORKER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="calib-sparse")
+
+
+def _on_worker(function):
+    """Run ``function`` on the sparse worker thread (directly when already there)."""
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        if threading.current_thread().name.startswith("calib-sparse"):
+            return function(*args, **kwargs)
+        return _WORKER.submit(function, *args, **kwargs).result()
+
+    return run
 
 
 def has_cholmod() -> bool:
@@ -147,6 +166,7 @@ class FactorCache:
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
+    @_on_worker
     def clear(self):
         with self._lock:
             self._entries.clear()
@@ -161,6 +181,7 @@ def _relative_residual(matrix, x, b):
     return float(np.linalg.norm(b - matrix @ x) / (b_norm if b_norm > 0 else 1.0))
 
 
+@_on_worker
 def solve_tangent(hessian, values, b, *, method, rtol, max_iterations, descent=True,
                   shifts=(1e-6, 1e-4, 1e-2, 0.1, 1.0, 2.0, 10.0, 100.0)):
     r"""Solve :math:`H x = b` with ``H`` given by ``(nnz,)`` values, on the host.
@@ -208,6 +229,7 @@ def _solve_tangent(hessian, values, b, *, method, rtol, max_iterations, descent,
     return np.full_like(b, np.nan), SolveReport(0, float("nan"), float("nan"))
 
 
+@_on_worker
 def solve_near(hessian, values, current_values, b, *, method, rtol, max_iterations):
     r"""Solve with the tangent ``current_values`` using the cached factorisation of ``values``.
 

@@ -49,12 +49,17 @@ def sparsity_pattern(free_dofs_of_cells: np.ndarray, n_free: int) -> Pattern:
     entries = np.flatnonzero(keep)
     keys = rows[keep].astype(np.int64) * n_free + cols[keep]
     del rows, cols, keep
-    unique, targets = np.unique(keys, return_inverse=True)
+    # One stable sort groups equal (row, col) keys; each group is one CSR entry.
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    first = np.ones(keys.size, dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    targets = np.cumsum(first) - 1
+    unique = keys[first]
     del keys
-    order = np.argsort(targets, kind="stable")
     row_of = unique // n_free
     indices = unique - row_of * n_free
     indptr = np.zeros(n_free + 1, dtype=np.int64)
     np.cumsum(np.bincount(row_of, minlength=n_free), out=indptr[1:])
     return Pattern(indptr, indices.astype(np.int64), entries[order].astype(np.int64),
-                   targets[order].astype(np.int64))
+                   targets.astype(np.int64))

@@ -296,3 +296,22 @@ def test_error_messages():
     two = fem.Model(layered, {"clay": material, "sand": material}, supports=rollers)
     with pytest.raises(ValueError, match="theta has no parameters for region 'sand'"):
         two.solve({"clay": as_theta({"E": 1.0, "nu": 0.3})})
+
+
+@pytest.mark.parametrize("quadratic", [False, True])
+def test_sparse_tangent_equals_the_dense_hessian_of_the_energy(quadratic):
+    # The assembled element tangents (material tangent contracted with shape-function gradients)
+    # against jax.hessian of the whole energy, at a deformed state, for a finite-strain material
+    # on two regions.
+    mesh = fem.assign_layers(fem.rectangle(2.0, 1.0, 3, 2, quadratic=quadratic), [0.5],
+                             ["lower", "upper"])
+    materials = {"lower": fem.NeoHookean(), "upper": fem.NeoHookean()}
+    model = fem.Model(mesh, materials, supports=[fem.Dirichlet("bottom")],
+                      loads=[fem.Pressure("top", 1.0)])
+    theta = {"lower": {"mu": jnp.array(3.0), "lam": jnp.array(5.0)},
+             "upper": {"mu": jnp.array(1.0), "lam": jnp.array(2.0)}}
+    loading = model.loading()
+    u = 0.05 * jnp.sin(jnp.arange(model.n_free, dtype=float))
+    dense = np.asarray(jax.hessian(model.energy)(u, theta, loading))
+    np.testing.assert_allclose(model.hessian.dense(u, theta, loading), dense, rtol=1e-12,
+                               atol=1e-12 * np.abs(dense).max())
