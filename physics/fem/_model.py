@@ -19,6 +19,7 @@ scattered into a precomputed CSR pattern), which :class:`calib.SparseNewton` fac
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, Mapping, NamedTuple, Sequence
 
 import jax
@@ -107,6 +108,17 @@ def rigid_body_modes(points: np.ndarray) -> np.ndarray:
         mode[:, a], mode[:, b] = -centred[:, b], centred[:, a]
         modes.append(mode)
     return np.stack([m.ravel() for m in modes], axis=1)
+
+
+def _warn_load_steps(steps: int, results) -> None:
+    """Host side: name the first intermediate load step that did not converge."""
+    failed = np.flatnonzero(np.asarray(results) != calib.RESULTS.successful)
+    if failed.size:
+        step = int(failed[0])
+        warnings.warn(f"Model.solve: load step {step + 1} of {steps} did not converge "
+                      f"({calib.RESULTS.message(int(np.asarray(results)[step]))}); the next step "
+                      "started from its state. Use more load steps or a larger max_steps.",
+                      calib.NonConvergenceWarning, stacklevel=2)
 
 
 class Model:
@@ -412,10 +424,12 @@ class Model:
                 solution = calib.equilibrium(self.energy, u, fixed_theta,
                                              fixed_loading.scaled(factor), solver=solver,
                                              adjoint=adjoint, throw=throw, warn=False)
-                return jax.lax.stop_gradient(solution.x), None
+                return jax.lax.stop_gradient(solution.x), solution.result
 
             factors = jnp.arange(1, steps, dtype=u.dtype) / steps
-            u, _ = jax.lax.scan(intermediate, u, factors)
+            u, results = jax.lax.scan(intermediate, u, factors)
+            if warn and not throw:
+                jax.debug.callback(functools.partial(_warn_load_steps, steps), results)
         return calib.equilibrium(self.energy, u, theta, loading, solver=solver, adjoint=adjoint,
                                  throw=throw, warn=warn)
 

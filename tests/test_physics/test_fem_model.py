@@ -7,6 +7,7 @@ Models are built once per module (``functools.cache``): each model object compil
 
 import functools
 import re
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -160,6 +161,12 @@ def test_neo_hookean_load_stepping_and_failure_report():
     # unlimited Newton solve (whose line search rejects the inverted states) reaches.
     stepped = model.solve(theta, loading, steps=6, solver=solver)
     assert int(stepped.result) == 0
+    # An intermediate load step that fails is named, not hidden behind the last one.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.solve(theta, loading, steps=2, solver=model.newton(max_steps=1))
+    messages = [str(w.message) for w in caught if w.category is calib.NonConvergenceWarning]
+    assert any("load step 1 of 2 did not converge" in m for m in messages), messages
     reference = model.solve(theta, loading)
     assert int(reference.result) == 0
     np.testing.assert_allclose(np.asarray(stepped.x), np.asarray(reference.x), rtol=0,
