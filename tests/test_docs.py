@@ -14,7 +14,8 @@ import pytest
 TESTS_DIR = Path(__file__).resolve().parent
 HOWTO_DIR = TESTS_DIR.parent / "docs" / "howto"
 HOWTOS = sorted(HOWTO_DIR.glob("*.md"))
-PAGES = HOWTOS + [HOWTO_DIR.parent / "index.md"]
+# Material pages carry short runnable examples too.
+PAGES = HOWTOS + sorted((HOWTO_DIR.parent / "materials").glob("*.md")) + [HOWTO_DIR.parent / "index.md"]
 
 
 # An opening fence of exactly ```python at the start of a line, up to the next closing fence.

@@ -162,3 +162,19 @@ def backtrack(fn: Fn, x, p, params, acceptable, max_halvings: int):
     f1, g1 = value_and_grad(x + p, params)
     t, f_t, g_t, i = lax.while_loop(cond, body, (one, f1, g1, jnp.asarray(0)))
     return t, f_t, g_t, i + 1
+
+
+def accept_step(fn: Fn, state, p, t, f_t, g_t, ok, params, differentiable: bool):
+    """The state after a line search: ``x + t p`` where it succeeded (``ok``), else unchanged.
+
+    Returns ``(x, value, grad)``. The step length carries no derivative; with ``differentiable``
+    the energy and gradient are recomputed at the new point so they depend on ``params``.
+    """
+    t = lax.stop_gradient(t)
+    x_new = jnp.where(ok, state.x + t * p, state.x)
+    if differentiable:
+        f_new, g_new = jax.value_and_grad(fn)(x_new, params)
+    else:
+        f_new = jnp.where(ok, f_t, state.value)
+        g_new = jnp.where(ok, g_t, state.grad)
+    return x_new, f_new, g_new

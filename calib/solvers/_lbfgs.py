@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._base import (AbstractSolver, backtrack, check_positive, hold_when_converged, safe_divide,
-                    safe_norm)
+from ._base import (AbstractSolver, accept_step, backtrack, check_positive, hold_when_converged,
+                    safe_divide, safe_norm)
 
 
 class LBFGSState(NamedTuple):
@@ -163,13 +163,7 @@ class LBFGS(AbstractSolver):
         p = self._direction(state, params)
         frozen = lax.stop_gradient((state.x, state.value, state.grad, p, params))
         t, f_t, g_t, ok, n_eval = self._line_search(fn, *frozen)
-        t = lax.stop_gradient(t)
-        x_new = jnp.where(ok, state.x + t * p, state.x)
-        if differentiable:
-            f_new, g_new = jax.value_and_grad(fn)(x_new, params)
-        else:
-            f_new = jnp.where(ok, f_t, state.value)
-            g_new = jnp.where(ok, g_t, state.grad)
+        x_new, f_new, g_new = accept_step(fn, state, p, t, f_t, g_t, ok, params, differentiable)
 
         s = x_new - state.x
         y = g_new - state.grad

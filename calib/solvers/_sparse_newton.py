@@ -12,7 +12,7 @@ from jax import lax
 from ..sparse._factor import METHODS, resolve_method
 from ..sparse._hessian import SparseHessian
 from ..sparse._solve import host_solve, host_solve_near, tangent_solve
-from ._base import AbstractSolver, backtrack, check_positive, hold_when_converged
+from ._base import AbstractSolver, accept_step, backtrack, check_positive, hold_when_converged
 
 
 class SparseNewtonState(NamedTuple):
@@ -99,8 +99,9 @@ class SparseNewton(AbstractSolver):
             raise ValueError(f"SparseNewton: the state must be a flat vector of the Hessian's size "
                              f"{self.hessian.size}, got shape {x0.shape}")
         value, grad = jax.value_and_grad(fn)(x0, params)
-        theta, args = params
-        tangent = lax.stop_gradient(self.hessian.values(x0, theta, *args))
+        # No tangent yet (all zeros): it is assembled by the first step, or by adjoint_curvature
+        # when the start already satisfies the tolerance.
+        tangent = jnp.zeros(self.hessian.nnz, x0.dtype)
         force = lax.stop_gradient(jnp.max(jnp.abs(grad), initial=0.0))
         zero = jnp.asarray(0, jnp.int32)
         return SparseNewtonState(x0, value, grad, zero, jnp.asarray(False), tangent, force, zero)
@@ -125,13 +126,7 @@ class SparseNewton(AbstractSolver):
         p, iterations = self._solve(values, -state.grad, differentiable)
         frozen = lax.stop_gradient((state.x, state.value, state.grad, p, params))
         t, f_t, g_t, ok = self._line_search(fn, *frozen)
-        t = lax.stop_gradient(t)
-        x_new = jnp.where(ok, state.x + t * p, state.x)
-        if differentiable:
-            f_new, g_new = jax.value_and_grad(fn)(x_new, params)
-        else:
-            f_new = jnp.where(ok, f_t, state.value)
-            g_new = jnp.where(ok, g_t, state.grad)
+        x_new, f_new, g_new = accept_step(fn, state, p, t, f_t, g_t, ok, params, differentiable)
         new = SparseNewtonState(x_new, f_new, g_new, state.n_steps + 1, ~ok,
                                 lax.stop_gradient(values), state.initial_force,
                                 state.n_linear + iterations)
@@ -142,11 +137,18 @@ class SparseNewton(AbstractSolver):
         return state.tangent
 
     def adjoint_curvature(self, curvature, x, params):
-        """AMG: also the tangent at the solution, so the adjoint's inner CG solves with it exactly."""
-        if self.resolved_method != "amg":
-            return curvature
+        """The last factorised tangent, or the one at ``x`` if no step was taken; with AMG also the
+        tangent at the solution, so the adjoint's inner CG solves with it exactly."""
         theta, args = params
-        return curvature, self.hessian.values(x, theta, *args)
+
+        def at_solution():
+            return self.hessian.values(x, theta, *args)
+
+        stepped = jnp.any(curvature != 0)
+        if self.resolved_method != "amg":
+            return lax.cond(stepped, lambda: curvature, at_solution)
+        current = at_solution()
+        return jnp.where(stepped, curvature, current), current
 
     def precondition(self, curvature, v):
         """Solve with the last tangent's factorisation (a cache hit after a solve): nearly the
