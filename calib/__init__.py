@@ -8,7 +8,8 @@ This package knows nothing about atoms or meshes: energies come from :mod:`physi
 
 from ._diagnostics import AdjointRecord, record_adjoints
 from ._equilibrium import equilibrium, stability
-from ._errors import CalibError, NonConvergenceWarning
+from ._errors import (CalibError, CalibIndexError, CalibKeyError, CalibTypeError, CalibValueError,
+                      NonConvergenceWarning)
 from ._result import RESULTS
 from ._solution import Solution
 from ._spectrum import translation_modes
@@ -20,7 +21,8 @@ from .sparse import SparseHessian
 __version__ = "0.1.0"
 
 __all__ = [
-    "AbstractAdjoint", "AbstractLinearSolver", "AbstractSolver", "AdjointRecord", "CG", "CalibError",
+    "AbstractAdjoint", "AbstractLinearSolver", "AbstractSolver", "AdjointRecord", "CG", "CalibError", "CalibIndexError",
+    "CalibKeyError", "CalibTypeError", "CalibValueError",
     "Checkpointed", "Dense", "FIRE", "GradientDescent", "Implicit", "LBFGS",
     "MINRES", "Neumann", "NeumannSeries", "NewtonCG", "NonConvergenceWarning", "RESULTS", "Solution", "SparseHessian", "SparseNewton",
     "Truncated", "Unrolled", "equilibrium", "record_adjoints", "stability", "translation_modes",

@@ -17,6 +17,7 @@ from ._solution import Solution
 from ._spectrum import lanczos_extremes
 from .adjoint import AbstractAdjoint, Implicit
 from .solvers import LBFGS, AbstractSolver
+from ._errors import CalibTypeError, CalibValueError
 
 
 def equilibrium(
@@ -63,28 +64,28 @@ def equilibrium(
         A :class:`calib.Solution`.
     """
     if not callable(energy):
-        raise TypeError(f"equilibrium: energy must be a callable energy(x, theta, *args) -> scalar, "
-                        f"got {type(energy).__name__}")
+        raise CalibTypeError(f"equilibrium: energy must be a callable energy(x, theta, *args) -> scalar, "
+                             f"got {type(energy).__name__}")
     solver = LBFGS() if solver is None else solver
     adjoint = Implicit() if adjoint is None else adjoint
     if not isinstance(solver, AbstractSolver):
-        raise TypeError(f"equilibrium: solver must be a solver object such as calib.LBFGS() or "
-                        f"calib.FIRE(), got {solver!r}")
+        raise CalibTypeError(f"equilibrium: solver must be a solver object such as calib.LBFGS() or "
+                             f"calib.FIRE(), got {solver!r}")
     if not isinstance(adjoint, AbstractAdjoint):
-        raise TypeError(f"equilibrium: adjoint must be an adjoint object such as calib.Implicit() or "
-                        f"calib.Unrolled(steps=100), got {adjoint!r}")
+        raise CalibTypeError(f"equilibrium: adjoint must be an adjoint object such as calib.Implicit() or "
+                             f"calib.Unrolled(steps=100), got {adjoint!r}")
     leaves = jax.tree.leaves(x0)
     if not leaves:
-        raise ValueError("equilibrium: x0 is empty; pass the starting state (e.g. an (N, 3) array)")
+        raise CalibValueError("equilibrium: x0 is empty; pass the starting state (e.g. an (N, 3) array)")
     for path, leaf in jax.tree_util.tree_flatten_with_path(x0)[0]:
         dtype = jnp.result_type(leaf)
         if not jnp.issubdtype(dtype, jnp.floating):
             where = jax.tree_util.keystr(path) or "x0"
-            raise TypeError(f"equilibrium: x0{where if where != 'x0' else ''} has dtype {dtype}; the "
-                            "state must be floating point, e.g. jnp.asarray(x0, dtype=float)")
+            raise CalibTypeError(f"equilibrium: x0{where if where != 'x0' else ''} has dtype {dtype}; the "
+                                 "state must be floating point, e.g. jnp.asarray(x0, dtype=float)")
     if not (isinstance(stability_iterations, int) and stability_iterations > 0):
-        raise ValueError(f"equilibrium: stability_iterations must be a positive int, got "
-                         f"{stability_iterations!r}")
+        raise CalibValueError(f"equilibrium: stability_iterations must be a positive int, got "
+                              f"{stability_iterations!r}")
     return _equilibrium(energy, solver, adjoint, bool(throw), bool(warn), bool(check_stability),
                         stability_iterations, x0, theta, args)
 
@@ -98,7 +99,7 @@ def _equilibrium(energy, solver, adjoint, throw, warn, check_stability, stabilit
         theta, args = params
         value = energy(unravel(x_flat), theta, *args)
         if jnp.ndim(value) != 0:
-            raise TypeError(f"equilibrium: energy must return a scalar, got shape {jnp.shape(value)}")
+            raise CalibTypeError(f"equilibrium: energy must return a scalar, got shape {jnp.shape(value)}")
         return value
 
     x_flat, stats = adjoint.solve(fn, solver, x0_flat, (theta, args), throw=throw, unravel=unravel)

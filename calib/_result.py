@@ -1,12 +1,15 @@
 """Result codes of an equilibrium solve.
 
 Codes are small integers so that they travel through ``jit``/``vmap`` as arrays; ``RESULTS.message``
-turns one into words.
+turns one into words. Each code has one cause, and its message says what is wrong and what to do:
+a message never blames the start or the parameters for a failure of the linear algebra, nor asks
+for float64 when the solve already ran in float64.
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 
 class RESULTS:
@@ -22,6 +25,13 @@ class RESULTS:
     """The solver could not lower the energy any further (line search or trust region collapsed)."""
     saddle_point = 4
     """Converged, but the Hessian has a negative eigenvalue: a saddle, not a minimum."""
+    linear_solve_failed = 5
+    """A linear solve inside the solver (a sparse factorisation, an inner Krylov solve) failed."""
+    singular = 6
+    """The Hessian is singular at the state reached: the energy has a flat direction, so the
+    minimiser is not unique (e.g. a body with no supports)."""
+    unstable_spectrum = 7
+    """The Hessian's spectrum at the solution could not be computed (NaN/inf Ritz values)."""
 
     _messages = {
         0: "converged (max |force| <= tol)",
@@ -30,14 +40,30 @@ class RESULTS:
         2: "did not converge: the energy or force became NaN/inf; check the start x0 and "
         "the parameters theta (e.g. overlapping atoms, negative stiffness)",
         3: "did not converge: the solver stagnated (no step lowers the energy); the force "
-        "tolerance may be below the floating-point noise of the energy: loosen tol or use float64",
+        "tolerance may be below the floating-point noise of the energy: loosen tol{float64_hint}",
         4: "converged to a saddle point: the Hessian has a negative eigenvalue, so the state is not a "
         "minimum and the implicit gradient describes an unstable equilibrium; perturb x0",
+        5: "did not converge: the sparse linear solve failed (the factorisation or the inner "
+        "iterative solve of the tangent broke down, even with a diagonal shift); the tangent may be "
+        "singular or badly scaled: check the supports and parameters, or try another method",
+        6: "did not converge: the Hessian (tangent stiffness) is singular, so the equilibrium is not "
+        "unique: the energy is flat along some direction (e.g. a body without supports, free rigid "
+        "motions); add supports/constraints or pass the zero modes as a nullspace",
+        7: "the Hessian's spectrum at the solution is not finite (NaN/inf eigenvalue estimates), so "
+        "the stability of the equilibrium is unknown; check the energy's second derivatives there",
     }
 
     @classmethod
-    def message(cls, code: int) -> str:
-        return cls._messages.get(int(code), f"unknown result code {int(code)}")
+    def codes(cls) -> tuple[int, ...]:
+        """Every code, in order."""
+        return tuple(sorted(cls._messages))
+
+    @classmethod
+    def message(cls, code: int, dtype=None) -> str:
+        """The result in words; ``dtype`` (of the state) tailors the advice on precision."""
+        text = cls._messages.get(int(code), f"unknown result code {int(code)}")
+        low_precision = dtype is None or np.finfo(np.dtype(dtype)).bits < 64
+        return text.replace("{float64_hint}", " or use float64" if low_precision else "")
 
 
 def classify(value, grad, tol, stalled):

@@ -7,6 +7,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 from jax import lax
+from ._errors import CalibValueError
 
 
 def lanczos_extremes(matvec: Callable, n: int, dtype, iterations: int = 50, basis=None, seed: int = 0):
@@ -64,7 +65,7 @@ def orthonormal_columns(modes: jax.Array, n: int, where: str) -> jax.Array:
     if modes.ndim == 1:
         modes = modes[None]
     if modes.ndim != 2 or modes.shape[1] != n:
-        raise ValueError(
+        raise CalibValueError(
             f"{where}: a null-space basis must have shape (k, {n}) (k modes of the flattened state "
             f"of size {n}), got shape {tuple(modes.shape)}")
     q, _ = jnp.linalg.qr(modes.T)
@@ -82,7 +83,7 @@ def translation_modes(x) -> jax.Array:
     dims = {leaf.shape[-1] for leaf in leaves if jnp.ndim(leaf) == 2}
     if len(dims) != 1 or any(jnp.ndim(leaf) != 2 for leaf in leaves):
         shapes = [tuple(jnp.shape(leaf)) for leaf in leaves]
-        raise ValueError(
+        raise CalibValueError(
             "translation_modes: the state must be an array of positions of shape (N, d) or a pytree "
             f"of such arrays with one d, got leaf shapes {shapes}; pass your own nullspace= callable")
     (d,) = dims

@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._result import classify
 
 
 class SolveStats(NamedTuple):
@@ -25,8 +24,7 @@ def stats_of(solver, state) -> SolveStats:
     return SolveStats(
         steps=jnp.asarray(state.n_steps, jnp.int32),
         max_force=jnp.max(jnp.abs(grad), initial=0.0),
-        result=classify(jax.lax.stop_gradient(state.value), grad, solver.tolerance(state),
-                        state.stalled),
+        result=solver.result(state),
     )
 
 

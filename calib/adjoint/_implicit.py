@@ -24,12 +24,13 @@ from .._diagnostics import report_adjoint
 from .._spectrum import orthonormal_columns, translation_modes
 from ..linear_solve import CG, AbstractLinearSolver, NeumannSeries
 from ._base import AbstractAdjoint, stats_of, zero_tangent
+from .._errors import CalibTypeError
 
 
 def _check_nullspace(nullspace):
     if nullspace is None or nullspace == "translations" or callable(nullspace):
         return
-    raise TypeError(
+    raise CalibTypeError(
         f"nullspace must be None, 'translations' or a callable x -> modes of shape (k, n), got "
         f"{nullspace!r}; wrap a fixed basis as `lambda x: basis`")
 
@@ -134,7 +135,7 @@ class Implicit(AbstractAdjoint):
 
     def __post_init__(self):
         if not isinstance(self.linear_solver, (AbstractLinearSolver, NeumannSeries)):
-            raise TypeError(
+            raise CalibTypeError(
                 f"Implicit: linear_solver must be a linear solver such as calib.CG(), calib.MINRES() "
                 f"or calib.Dense(), got {self.linear_solver!r}")
         _check_nullspace(self.nullspace)

@@ -16,6 +16,7 @@ from jax import lax
 
 from ..solvers._base import check_positive, refresh
 from ._base import AbstractAdjoint, stats_of
+from .._errors import CalibValueError
 
 
 def _steps(owner: str, steps, solver) -> int:
@@ -67,7 +68,7 @@ class Truncated(AbstractAdjoint):
         check_positive("Truncated", "steps", self.steps, integer=True, allow_none=True)
         check_positive("Truncated", "backprop", self.backprop, integer=True)
         if self.steps is not None and self.backprop > self.steps:
-            raise ValueError(
+            raise CalibValueError(
                 f"Truncated: backprop={self.backprop} exceeds steps={self.steps}; backprop counts the "
                 "last steps of the run, so it must be at most steps")
 
@@ -103,7 +104,7 @@ class Checkpointed(AbstractAdjoint):
         check_positive("Checkpointed", "steps", self.steps, integer=True, allow_none=True)
         check_positive("Checkpointed", "checkpoints", self.checkpoints, integer=True, allow_none=True)
         if self.steps is not None and self.checkpoints is not None and self.checkpoints > self.steps:
-            raise ValueError(
+            raise CalibValueError(
                 f"Checkpointed: checkpoints={self.checkpoints} exceeds steps={self.steps}")
 
     def solve(self, fn, solver, x0, params, *, throw, unravel):

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
 from ._base import AbstractLinearSolver
+from .._errors import CalibValueError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Dense(AbstractLinearSolver):
     def __post_init__(self):
         super().__post_init__()
         if self.method not in ("lu", "cholesky"):
-            raise ValueError(f"Dense: method must be 'lu' or 'cholesky', got {self.method!r}")
+            raise CalibValueError(f"Dense: method must be 'lu' or 'cholesky', got {self.method!r}")
 
     def solve(self, matvec, b, preconditioner=None):
         matrix = jax.vmap(matvec, out_axes=1)(jnp.eye(b.shape[0], dtype=b.dtype))

@@ -24,6 +24,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .._result import classify
+from .._errors import CalibValueError
+
 Fn = Callable[[jax.Array, Any], jax.Array]
 
 
@@ -36,7 +39,7 @@ def check_positive(owner: str, name: str, value, *, integer: bool = False, allow
         ok = float(value).is_integer()
     if not ok or not math.isfinite(value) or value <= 0:
         kind = "a positive integer" if integer else "a finite positive number"
-        raise ValueError(f"{owner}: {name} must be {kind}, got {value!r}")
+        raise CalibValueError(f"{owner}: {name} must be {kind}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +89,12 @@ class AbstractSolver:
         """The force tolerance that applies to ``state`` (``tol``; solvers with a relative criterion
         override this)."""
         return jnp.asarray(self.tol)
+
+    def result(self, state) -> jax.Array:
+        """The :class:`calib.RESULTS` code of ``state`` (int32). Solvers that can fail in ways of
+        their own (a host linear solve, a singular tangent) override this and fall back to it."""
+        return classify(lax.stop_gradient(state.value), lax.stop_gradient(state.grad),
+                        self.tolerance(state), state.stalled)
 
     def converged(self, state) -> jax.Array:
         return jnp.max(jnp.abs(state.grad), initial=0.0) <= self.tolerance(state)

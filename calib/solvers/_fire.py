@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import AbstractSolver, check_positive, safe_divide, safe_norm
+from .._errors import CalibValueError
 
 
 class FIREState(NamedTuple):
@@ -56,9 +57,9 @@ class FIRE(AbstractSolver):
         check_positive("FIRE", "n_min", self.n_min, integer=True)
         check_positive("FIRE", "max_step_size", self.max_step_size, allow_none=True)
         if not (self.f_dec < 1 < self.f_inc):
-            raise ValueError(f"FIRE: need f_dec < 1 < f_inc, got f_dec={self.f_dec}, f_inc={self.f_inc}")
+            raise CalibValueError(f"FIRE: need f_dec < 1 < f_inc, got f_dec={self.f_dec}, f_inc={self.f_inc}")
         if self.dt_start > self.dt_max:
-            raise ValueError(f"FIRE: dt_start={self.dt_start} exceeds dt_max={self.dt_max}")
+            raise CalibValueError(f"FIRE: dt_start={self.dt_start} exceeds dt_max={self.dt_max}")
 
     def init(self, fn, x0, params):
         value, grad = jax.value_and_grad(fn)(x0, params)

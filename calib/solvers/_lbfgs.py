@@ -11,6 +11,7 @@ from jax import lax
 
 from ._base import (AbstractSolver, accept_step, backtrack, check_positive, hold_when_converged,
                     safe_divide, safe_norm)
+from .._errors import CalibValueError
 
 
 class LBFGSState(NamedTuple):
@@ -105,7 +106,7 @@ class LBFGS(AbstractSolver):
         check_positive("LBFGS", "max_step_size", self.max_step_size, allow_none=True)
         check_positive("LBFGS", "max_linesearch_steps", self.max_linesearch_steps, integer=True)
         if not 0 < self.armijo < 0.5:
-            raise ValueError(f"LBFGS: armijo must lie in (0, 0.5), got {self.armijo!r}")
+            raise CalibValueError(f"LBFGS: armijo must lie in (0, 0.5), got {self.armijo!r}")
 
     def init(self, fn, x0, params):
         value, grad = jax.value_and_grad(fn)(x0, params)

@@ -11,6 +11,7 @@ from jax import lax
 
 from .._loops import bounded_while
 from ._base import AbstractSolver, check_positive, hold_when_converged, safe_divide, safe_norm
+from .._errors import CalibValueError
 
 
 class NewtonCGState(NamedTuple):
@@ -62,9 +63,9 @@ class NewtonCG(AbstractSolver):
         check_positive("NewtonCG", "initial_radius", self.initial_radius)
         check_positive("NewtonCG", "max_radius", self.max_radius)
         if not 0 <= self.eta < 0.25:
-            raise ValueError(f"NewtonCG: eta must lie in [0, 0.25), got {self.eta!r}")
+            raise CalibValueError(f"NewtonCG: eta must lie in [0, 0.25), got {self.eta!r}")
         if self.initial_radius > self.max_radius:
-            raise ValueError(
+            raise CalibValueError(
                 f"NewtonCG: initial_radius={self.initial_radius} exceeds max_radius={self.max_radius}")
 
     def init(self, fn, x0, params):

@@ -13,6 +13,7 @@ from ..sparse._factor import METHODS, resolve_method
 from ..sparse._hessian import SparseHessian
 from ..sparse._solve import host_solve, host_solve_near, tangent_solve
 from ._base import AbstractSolver, accept_step, backtrack, check_positive, hold_when_converged
+from .._errors import CalibTypeError, CalibValueError
 
 
 class SparseNewtonState(NamedTuple):
@@ -68,12 +69,12 @@ class SparseNewton(AbstractSolver):
     def __post_init__(self):
         super().__post_init__()
         if not isinstance(self.hessian, SparseHessian):
-            raise TypeError(f"SparseNewton: hessian must be a calib.SparseHessian (pattern and values "
-                            f"of the energy's Hessian), got {self.hessian!r}")
+            raise CalibTypeError(f"SparseNewton: hessian must be a calib.SparseHessian (pattern and values "
+                                 f"of the energy's Hessian), got {self.hessian!r}")
         if self.method not in METHODS:
-            raise ValueError(f"SparseNewton: method must be one of {METHODS}, got {self.method!r}")
+            raise CalibValueError(f"SparseNewton: method must be one of {METHODS}, got {self.method!r}")
         if not (isinstance(self.rtol, (int, float)) and 0 <= self.rtol < 1):
-            raise ValueError(f"SparseNewton: rtol must be in [0, 1), got {self.rtol!r}")
+            raise CalibValueError(f"SparseNewton: rtol must be in [0, 1), got {self.rtol!r}")
         check_positive("SparseNewton", "linear_rtol", self.linear_rtol)
         check_positive("SparseNewton", "max_linear_steps", self.max_linear_steps, integer=True)
         check_positive("SparseNewton", "amg_threshold", self.amg_threshold, integer=True)
@@ -96,8 +97,8 @@ class SparseNewton(AbstractSolver):
 
     def init(self, fn, x0, params):
         if x0.ndim != 1 or x0.shape[0] != self.hessian.size:
-            raise ValueError(f"SparseNewton: the state must be a flat vector of the Hessian's size "
-                             f"{self.hessian.size}, got shape {x0.shape}")
+            raise CalibValueError(f"SparseNewton: the state must be a flat vector of the Hessian's size "
+                                  f"{self.hessian.size}, got shape {x0.shape}")
         value, grad = jax.value_and_grad(fn)(x0, params)
         # No tangent yet (all zeros): it is assembled by the first step, or by adjoint_curvature
         # when the start already satisfies the tolerance.

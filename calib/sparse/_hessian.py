@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
+from .._errors import CalibTypeError, CalibValueError
 
 
 class SparseHessian:
@@ -37,28 +38,28 @@ class SparseHessian:
         self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
         self.indices = np.ascontiguousarray(indices, dtype=np.int64)
         if self.indptr.ndim != 1 or self.indptr.size < 2 or self.indptr[0] != 0:
-            raise ValueError("SparseHessian: indptr must be a CSR row pointer starting at 0, of "
-                             "length size + 1")
+            raise CalibValueError("SparseHessian: indptr must be a CSR row pointer starting at 0, of "
+                                  "length size + 1")
         if np.any(np.diff(self.indptr) < 0) or self.indptr[-1] != self.indices.size:
-            raise ValueError(f"SparseHessian: indptr must be non-decreasing and end at len(indices) = "
-                             f"{self.indices.size}, ends at {self.indptr[-1]}")
+            raise CalibValueError(f"SparseHessian: indptr must be non-decreasing and end at len(indices) = "
+                                  f"{self.indices.size}, ends at {self.indptr[-1]}")
         self.size = int(self.indptr.size - 1)
         if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= self.size):
-            raise ValueError(f"SparseHessian: column indices must lie in [0, {self.size}), got "
+            raise CalibValueError(f"SparseHessian: column indices must lie in [0, {self.size}), got "
                              f"[{self.indices.min()}, {self.indices.max()}]")
         if not callable(values):
-            raise TypeError(f"SparseHessian: values must be a function values(x, theta, *args) -> "
-                            f"(nnz,), got {type(values).__name__}")
+            raise CalibTypeError(f"SparseHessian: values must be a function values(x, theta, *args) -> "
+                                 f"(nnz,), got {type(values).__name__}")
         self.values = values
         self.rows = np.repeat(np.arange(self.size, dtype=np.int64), np.diff(self.indptr))
         pattern = self.matrix(np.ones(self.nnz))
         if (abs(pattern - pattern.T)).nnz:
-            raise ValueError("SparseHessian: the pattern must be structurally symmetric (a Hessian)")
+            raise CalibValueError("SparseHessian: the pattern must be structurally symmetric (a Hessian)")
         if near_nullspace is not None:
             near_nullspace = np.asarray(near_nullspace, dtype=float)
             if near_nullspace.ndim != 2 or near_nullspace.shape[0] != self.size:
-                raise ValueError(f"SparseHessian: near_nullspace must have shape ({self.size}, k), "
-                                 f"got {near_nullspace.shape}")
+                raise CalibValueError(f"SparseHessian: near_nullspace must have shape ({self.size}, k), "
+                                      f"got {near_nullspace.shape}")
         self.near_nullspace = near_nullspace
 
     @property
@@ -69,7 +70,7 @@ class SparseHessian:
         """The host (scipy) CSR matrix with the given ``(nnz,)`` values."""
         values = np.asarray(values)
         if values.shape != (self.nnz,):
-            raise ValueError(f"SparseHessian: expected {self.nnz} values, got shape {values.shape}")
+            raise CalibValueError(f"SparseHessian: expected {self.nnz} values, got shape {values.shape}")
         return sp.csr_matrix((values, self.indices, self.indptr), shape=(self.size, self.size))
 
     def matvec(self, values: jax.Array, v: jax.Array) -> jax.Array:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._structure import Structure
+from calib._errors import CalibTypeError, CalibValueError
 
 SPECIES_ARRAY = "species_code"
 """Name of the per-atom ASE array that carries :attr:`Structure.species` codes."""
@@ -70,17 +71,17 @@ def _check_cell(cell: np.ndarray, pbc) -> None:
         if lengths[axis] > 1e-12:
             continue
         if pbc[axis]:
-            raise ValueError(
+            raise CalibValueError(
                 f"from_ase: the atoms are periodic along cell vector {axis} but that vector is zero, so "
                 "the periodic images are undefined; set a cell, e.g. atoms.set_cell(...), or switch "
                 "periodicity off along that axis and give it vacuum")
-        raise ValueError(
+        raise CalibValueError(
             f"from_ase: cell vector {axis} is zero (the atoms have no cell along this open direction); "
             "a Structure needs a cell of non-zero volume. Give the atoms a box with vacuum, e.g. "
             "atoms.center(vacuum=10.0) (more vacuum than the potential's cutoff)")
     if abs(np.linalg.det(cell)) < 1e-12:
-        raise ValueError(f"from_ase: the cell vectors are linearly dependent (volume "
-                         f"{np.linalg.det(cell):.3g} Å³); give three independent lattice vectors")
+        raise CalibValueError(f"from_ase: the cell vectors are linearly dependent (volume "
+                              f"{np.linalg.det(cell):.3g} Å³); give three independent lattice vectors")
 
 
 def from_ase(atoms) -> Structure:
@@ -97,7 +98,7 @@ def from_ase(atoms) -> Structure:
     """
     ase = _ase()
     if not isinstance(atoms, ase.Atoms):
-        raise TypeError(f"from_ase: expected an ase.Atoms, got {type(atoms).__name__}")
+        raise CalibTypeError(f"from_ase: expected an ase.Atoms, got {type(atoms).__name__}")
     cell = np.array(atoms.cell.array, dtype=float)
     pbc = tuple(bool(p) for p in atoms.pbc)
     _check_cell(cell, pbc)
@@ -121,14 +122,14 @@ def to_ase(structure: Structure):
     """
     ase = _ase()
     if not isinstance(structure, Structure):
-        raise TypeError(f"to_ase: expected a Structure, got {type(structure).__name__}")
+        raise CalibTypeError(f"to_ase: expected a Structure, got {type(structure).__name__}")
     per_atom = [structure.symbols[k] for k in structure.species]
     try:
         atoms = ase.Atoms(symbols=per_atom, positions=np.array(structure.positions),
                           cell=np.array(structure.cell), pbc=structure.pbc)
     except (KeyError, ValueError) as err:
-        raise ValueError(f"to_ase: symbols {structure.symbols} must be chemical symbols (or 'X') for "
-                         f"ASE: {err}") from err
+        raise CalibValueError(f"to_ase: symbols {structure.symbols} must be chemical symbols (or 'X') for "
+                              f"ASE: {err}") from err
     atoms.new_array(SPECIES_ARRAY, np.array(structure.species, dtype=int))
     return atoms
 

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from ._potential import Potential, smooth_step
+from calib._errors import CalibValueError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +33,8 @@ class EAM(Potential):
     def __post_init__(self):
         super().__post_init__()
         if self.onset is not None and not 0 < self.onset < self.cutoff:
-            raise ValueError(f"{type(self).__name__}: need 0 < onset < cutoff, got onset={self.onset}"
-                             f", cutoff={self.cutoff}")
+            raise CalibValueError(f"{type(self).__name__}: need 0 < onset < cutoff, got onset={self.onset}"
+                                  f", cutoff={self.cutoff}")
 
     def embedding(self, rho, theta):
         raise NotImplementedError
@@ -122,9 +123,9 @@ class FinnisSinclair(EAM):
         for name in ("c", "d"):
             value = theta[name]
             if not isinstance(value, jax.core.Tracer) and float(value) > self.cutoff:
-                raise ValueError(f"FinnisSinclair: theta[{name!r}] = {float(value)} Å exceeds "
-                                 f"cutoff = {self.cutoff} Å, so interactions would be cut off; "
-                                 f"use FinnisSinclair(cutoff={float(value) + 0.5:.2f}) or more")
+                raise CalibValueError(f"FinnisSinclair: theta[{name!r}] = {float(value)} Å exceeds "
+                                      f"cutoff = {self.cutoff} Å, so interactions would be cut off; "
+                                      f"use FinnisSinclair(cutoff={float(value) + 0.5:.2f}) or more")
 
     def embedding(self, rho, theta):
         return -theta["A"] * _safe_sqrt(rho)

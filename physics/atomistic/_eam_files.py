@@ -15,9 +15,10 @@ from typing import Sequence
 import numpy as np
 
 from ._eam_tabulated import LAMMPS_HARTREE_BOHR, MIN_POINTS, SYMBOLS, TabulatedEAM
+from calib._errors import CalibTypeError, CalibValueError
 
 
-class EAMFileError(ValueError):
+class EAMFileError(CalibValueError):
     """A malformed or truncated EAM potential file; the message names the file, line and what was
     expected."""
 
@@ -243,18 +244,18 @@ def write_eam_setfl(path, potential: TabulatedEAM, theta, comments: str | Sequen
     from the file, so set ``masses`` for files meant for LAMMPS.
     """
     if not isinstance(potential, TabulatedEAM):
-        raise TypeError(f"write_eam_setfl: potential must be a TabulatedEAM, got "
-                        f"{type(potential).__name__}")
+        raise CalibTypeError(f"write_eam_setfl: potential must be a TabulatedEAM, got "
+                             f"{type(potential).__name__}")
     potential.check_theta(theta)
     comments = [comments] if isinstance(comments, str) else list(comments)
     if len(comments) > 3 or any("\n" in c or "\r" in c for c in comments):
-        raise ValueError(f"write_eam_setfl: comments must be at most three single lines, got "
-                         f"{comments!r}")
+        raise CalibValueError(f"write_eam_setfl: comments must be at most three single lines, got "
+                              f"{comments!r}")
     comments += [""] * (3 - len(comments))
     tables = {key: np.asarray(theta[key], np.float64) for key in potential.parameters}
     for key, table in tables.items():
         if not np.all(np.isfinite(table)):
-            raise ValueError(f"write_eam_setfl: theta[{key!r}] has non-finite values")
+            raise CalibValueError(f"write_eam_setfl: theta[{key!r}] has non-finite values")
     n = potential.n_elements
     numbers = potential.atomic_numbers or tuple(
         SYMBOLS.index(s) + 1 if s in SYMBOLS else 0 for s in potential.symbols)

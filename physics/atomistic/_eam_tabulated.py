@@ -65,6 +65,7 @@ import numpy as np
 
 from ._eam import EAM
 from ._potential import Potential
+from calib._errors import CalibTypeError, CalibValueError
 
 LAMMPS_HARTREE_BOHR = 27.2 * 0.529
 """Hartree × Bohr radius in eV·Å *as LAMMPS rounds it* (``27.2*0.529`` in ``pair_eam.cpp``), used
@@ -195,22 +196,22 @@ class TabulatedEAM(Potential):
         symbols = (self.symbols,) if isinstance(self.symbols, str) else tuple(self.symbols)
         if not symbols or not all(isinstance(s, str) and s and not any(c.isspace() for c in s)
                                   for s in symbols):
-            raise ValueError(f"{name}: symbols must be one or more element names without spaces, "
-                             f"got {self.symbols!r}")
+            raise CalibValueError(f"{name}: symbols must be one or more element names without spaces, "
+                                  f"got {self.symbols!r}")
         object.__setattr__(self, "symbols", symbols)
         for count, spacing in (("n_rho", "d_rho"), ("n_r", "d_r")):
             n = getattr(self, count)
             if not (isinstance(n, (int, np.integer)) and n >= MIN_POINTS):
-                raise ValueError(f"{name}: {count} must be an int >= {MIN_POINTS} (nodes of a "
-                                 f"cubic table), got {n!r}")
+                raise CalibValueError(f"{name}: {count} must be an int >= {MIN_POINTS} (nodes of a "
+                                      f"cubic table), got {n!r}")
             if not _positive(getattr(self, spacing)):
-                raise ValueError(f"{name}: {spacing} must be a positive grid spacing, got "
-                                 f"{getattr(self, spacing)!r}")
+                raise CalibValueError(f"{name}: {spacing} must be a positive grid spacing, got "
+                                      f"{getattr(self, spacing)!r}")
             object.__setattr__(self, count, int(n))
             object.__setattr__(self, spacing, float(getattr(self, spacing)))
         if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"{name}: interpolation must be one of {INTERPOLATIONS}, got "
-                             f"{self.interpolation!r}")
+            raise CalibValueError(f"{name}: interpolation must be one of {INTERPOLATIONS}, got "
+                                  f"{self.interpolation!r}")
         for field, kind in (("atomic_numbers", int), ("masses", float),
                             ("lattice_constants", float), ("lattice_types", str)):
             value = getattr(self, field)
@@ -218,8 +219,8 @@ class TabulatedEAM(Potential):
                 continue
             value = tuple(kind(v) for v in ((value,) if isinstance(value, str) else value))
             if len(value) != len(symbols):
-                raise ValueError(f"{name}: {field} needs one entry per element {symbols}, got "
-                                 f"{getattr(self, field)!r}")
+                raise CalibValueError(f"{name}: {field} needs one entry per element {symbols}, got "
+                                      f"{getattr(self, field)!r}")
             object.__setattr__(self, field, value)
 
     # -- layout ------------------------------------------------------------------------------------
@@ -263,9 +264,9 @@ class TabulatedEAM(Potential):
         for key, shape in self.shapes.items():
             got = tuple(np.shape(theta[key]))
             if got != shape:
-                raise ValueError(f"{type(self).__name__}: theta[{key!r}] must have shape {shape} "
-                                 f"for elements {self.symbols}, n_rho={self.n_rho}, "
-                                 f"n_r={self.n_r}; got {got}")
+                raise CalibValueError(f"{type(self).__name__}: theta[{key!r}] must have shape {shape} "
+                                      f"for elements {self.symbols}, n_rho={self.n_rho}, "
+                                      f"n_r={self.n_r}; got {got}")
 
     # -- evaluation --------------------------------------------------------------------------------
     # The work is done by jitted module functions with the (hashable) potential static: one compiled
@@ -366,16 +367,16 @@ def tabulate_eam(analytic: EAM, theta, n_rho: int, d_rho: float, n_r: int, d_r: 
         ``(TabulatedEAM, theta)`` with θ numpy float64 arrays (see the module docstring).
     """
     if not isinstance(analytic, EAM):
-        raise TypeError(f"tabulate_eam: analytic must be an EAM potential (SuttonChen, "
-                        f"FinnisSinclair, ...), got {type(analytic).__name__}")
+        raise CalibTypeError(f"tabulate_eam: analytic must be an EAM potential (SuttonChen, "
+                             f"FinnisSinclair, ...), got {type(analytic).__name__}")
     analytic.check_theta(theta)
     if not (_positive(d_r) and isinstance(n_r, (int, np.integer))
             and (n_r - 1) * d_r >= analytic.cutoff * (1.0 - 1e-12)):
-        raise ValueError(f"tabulate_eam: the r grid must reach the cutoff {analytic.cutoff} Å, but "
-                         f"(n_r - 1) * d_r = ({n_r!r} - 1) * {d_r!r}; increase n_r or d_r")
+        raise CalibValueError(f"tabulate_eam: the r grid must reach the cutoff {analytic.cutoff} Å, but "
+                              f"(n_r - 1) * d_r = ({n_r!r} - 1) * {d_r!r}; increase n_r or d_r")
     if not (isinstance(r_min, (int, float)) and 0 <= r_min < analytic.cutoff):
-        raise ValueError(f"tabulate_eam: need 0 <= r_min < cutoff = {analytic.cutoff} Å, got "
-                         f"{r_min!r}")
+        raise CalibValueError(f"tabulate_eam: need 0 <= r_min < cutoff = {analytic.cutoff} Å, got "
+                              f"{r_min!r}")
     if atomic_number is None and symbol in SYMBOLS:
         atomic_number = SYMBOLS.index(symbol) + 1
     potential = TabulatedEAM(
@@ -397,6 +398,6 @@ def tabulate_eam(analytic: EAM, theta, n_rho: int, d_rho: float, n_r: int, d_r: 
     tables = {"F": F[None, :], "f": f[None, :], "rphi": rphi[None, :]}
     for key, table in tables.items():
         if not np.all(np.isfinite(table)):
-            raise ValueError(f"tabulate_eam: non-finite samples in {key!r} (a function diverges on "
-                             f"the grid); raise r_min (now {r_min} Å) or start the rho grid higher")
+            raise CalibValueError(f"tabulate_eam: non-finite samples in {key!r} (a function diverges on "
+                                  f"the grid); raise r_min (now {r_min} Å) or start the rho grid higher")
     return potential, tables

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._structure import Structure
+from calib._errors import CalibIndexError, CalibValueError
 
 # Atoms of the conventional cubic cells, in fractions of the cell edge.
 _FCC = np.array([[0.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]])
@@ -15,13 +16,13 @@ _DIAMOND = np.concatenate([_FCC, _FCC + 0.25])
 def _repetitions(name, cells):
     reps = (cells,) * 3 if np.isscalar(cells) else tuple(cells)
     if len(reps) != 3 or any(int(r) != r or r < 1 for r in reps):
-        raise ValueError(f"{name}: cells must be a positive int or three positive ints, got {cells!r}")
+        raise CalibValueError(f"{name}: cells must be a positive int or three positive ints, got {cells!r}")
     return tuple(int(r) for r in reps)
 
 
 def _positive(name, what, value):
     if not (np.isscalar(value) and value > 0):
-        raise ValueError(f"{name}: {what} must be a positive number (Å), got {value!r}")
+        raise CalibValueError(f"{name}: {what} must be a positive number (Å), got {value!r}")
 
 
 def _cubic(name, basis, a, cells, symbol):
@@ -80,7 +81,7 @@ def remove_atom(structure: Structure, index: int = 0) -> Structure:
     """The structure with atom ``index`` removed: a vacancy."""
     n = structure.n_atoms
     if not (isinstance(index, (int, np.integer)) and -n <= index < n):
-        raise IndexError(f"remove_atom: index {index!r} out of range for {n} atoms")
+        raise CalibIndexError(f"remove_atom: index {index!r} out of range for {n} atoms")
     return structure.replace(positions=np.delete(structure.positions, index, axis=0),
                              species=np.delete(structure.species, index))
 
@@ -94,7 +95,7 @@ def surface_slab(structure: Structure, axis: int = 2, vacuum: float = 10.0) -> S
     ``(111)``, build the cell with a 111 axis (e.g. via ASE) and pass it in.
     """
     if axis not in (0, 1, 2):
-        raise ValueError(f"surface_slab: axis must be 0, 1 or 2, got {axis!r}")
+        raise CalibValueError(f"surface_slab: axis must be 0, 1 or 2, got {axis!r}")
     _positive("surface_slab", "vacuum", vacuum)
     cell = structure.cell.copy()
     length = np.linalg.norm(cell[axis])
@@ -114,7 +115,7 @@ def strained(structure: Structure, strain) -> Structure:
     eps = np.asarray(strain, float)
     eps = eps * np.eye(3) if eps.ndim == 0 else eps
     if eps.shape != (3, 3):
-        raise ValueError(f"strained: strain must be a scalar or a (3, 3) tensor, got shape {eps.shape}")
+        raise CalibValueError(f"strained: strain must be a scalar or a (3, 3) tensor, got shape {eps.shape}")
     deformation = np.eye(3) + eps
     return structure.replace(positions=structure.positions @ deformation.T,
                              cell=structure.cell @ deformation.T)

@@ -31,6 +31,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ._structure import Structure
+from calib._errors import CalibValueError
 
 
 class Neighbours(eqx.Module):
@@ -101,8 +102,8 @@ def _pairs(positions, cell, pbc, radius):
     overlap = (distance < 1e-8) & ~self_pair
     if np.any(overlap):
         a, b = int(i[overlap][0]), int(j[overlap][0])
-        raise ValueError(f"neighbour_list: atoms {a} and {b} sit on top of each other (or on a "
-                         "periodic image of each other); remove the duplicate")
+        raise CalibValueError(f"neighbour_list: atoms {a} and {b} sit on top of each other (or on a "
+                              "periodic image of each other); remove the duplicate")
     keep = ~self_pair
     i, j, shift = i[keep], j[keep], shift[keep]
     # Express the shift for the positions as given (unwrapped): d = r_j - r_i + shift C.
@@ -125,18 +126,18 @@ def neighbour_list(structure: Structure, cutoff: float, skin: float = 1.0,
             A given capacity that is too small raises an error.
     """
     if not (np.isscalar(cutoff) and cutoff > 0):
-        raise ValueError(f"neighbour_list: cutoff must be a positive length in Å, got {cutoff!r}")
+        raise CalibValueError(f"neighbour_list: cutoff must be a positive length in Å, got {cutoff!r}")
     if not (np.isscalar(skin) and skin >= 0):
-        raise ValueError(f"neighbour_list: skin must be a non-negative length in Å, got {skin!r}")
+        raise CalibValueError(f"neighbour_list: skin must be a non-negative length in Å, got {skin!r}")
     if capacity_multiplier < 1:
-        raise ValueError(f"neighbour_list: capacity_multiplier must be >= 1, got {capacity_multiplier}")
+        raise CalibValueError(f"neighbour_list: capacity_multiplier must be >= 1, got {capacity_multiplier}")
     pairs = _pairs(structure.positions, structure.cell, structure.pbc, cutoff + skin)
     most = int(pairs[3].max(initial=0))
     if capacity is None:
         capacity = max(1, int(np.ceil(most * capacity_multiplier)))
     elif most > capacity:
-        raise ValueError(f"neighbour_list: an atom has {most} neighbours within {cutoff + skin} Å but "
-                         f"capacity={capacity}; pass capacity=None to size the list automatically")
+        raise CalibValueError(f"neighbour_list: an atom has {most} neighbours within {cutoff + skin} Å but "
+                              f"capacity={capacity}; pass capacity=None to size the list automatically")
     return _dense(structure, cutoff, skin, pairs, capacity)
 
 

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from ._neighbours import Neighbours, displacements, neighbours_valid
+from calib._errors import CalibKeyError, CalibTypeError, CalibValueError
 
 TRUNCATIONS = ("plain", "shifted", "smooth")
 
@@ -42,18 +43,18 @@ class Potential:
 
     def __post_init__(self):
         if not (isinstance(self.cutoff, (int, float)) and self.cutoff > 0):
-            raise ValueError(f"{type(self).__name__}: cutoff must be a positive length in Å, got "
-                             f"{self.cutoff!r}")
+            raise CalibValueError(f"{type(self).__name__}: cutoff must be a positive length in Å, got "
+                                  f"{self.cutoff!r}")
 
     def check_theta(self, theta) -> None:
         """Raise a clear error when ``theta`` lacks a parameter."""
         if not isinstance(theta, dict):
-            raise TypeError(f"{type(self).__name__}: theta must be a dict of parameters "
-                            f"{list(self.parameters)}, got {type(theta).__name__}")
+            raise CalibTypeError(f"{type(self).__name__}: theta must be a dict of parameters "
+                                 f"{list(self.parameters)}, got {type(theta).__name__}")
         missing = [p for p in self.parameters if p not in theta]
         if missing:
-            raise KeyError(f"{type(self).__name__}: theta is missing {missing}; it needs "
-                           f"{list(self.parameters)} (see the class docstring for units)")
+            raise CalibKeyError(f"{type(self).__name__}: theta is missing {missing}; it needs "
+                                f"{list(self.parameters)} (see the class docstring for units)")
 
     def site_energies(self, theta, r, d, inside, species, neighbour_species) -> jax.Array:
         """Energy of each atom, ``(N,)``, eV.
@@ -89,11 +90,11 @@ class PairPotential(Potential):
     def __post_init__(self):
         super().__post_init__()
         if self.truncation not in TRUNCATIONS:
-            raise ValueError(f"{type(self).__name__}: truncation must be one of {TRUNCATIONS}, got "
-                             f"{self.truncation!r}")
+            raise CalibValueError(f"{type(self).__name__}: truncation must be one of {TRUNCATIONS}, got "
+                                  f"{self.truncation!r}")
         if self.onset is not None and not 0 < self.onset < self.cutoff:
-            raise ValueError(f"{type(self).__name__}: need 0 < onset < cutoff, got onset={self.onset}"
-                             f", cutoff={self.cutoff}")
+            raise CalibValueError(f"{type(self).__name__}: need 0 < onset < cutoff, got onset={self.onset}"
+                                  f", cutoff={self.cutoff}")
 
     @property
     def switch_onset(self) -> float:
@@ -123,13 +124,13 @@ def site_energies(potential: Potential, positions, cell, theta, neighbours: Neig
     :func:`update_neighbours`).
     """
     if neighbours.cutoff < potential.cutoff:
-        raise ValueError(f"potential_energy: the neighbour list was built for cutoff "
-                         f"{neighbours.cutoff} Å but {type(potential).__name__} needs "
-                         f"{potential.cutoff} Å; rebuild it with neighbour_list(structure, "
-                         f"cutoff={potential.cutoff})")
+        raise CalibValueError(f"potential_energy: the neighbour list was built for cutoff "
+                              f"{neighbours.cutoff} Å but {type(potential).__name__} needs "
+                              f"{potential.cutoff} Å; rebuild it with neighbour_list(structure, "
+                              f"cutoff={potential.cutoff})")
     if positions.shape != neighbours.reference_positions.shape:
-        raise ValueError(f"potential_energy: positions have shape {positions.shape} but the "
-                         f"neighbour list was built for {neighbours.reference_positions.shape}")
+        raise CalibValueError(f"potential_energy: positions have shape {positions.shape} but the "
+                              f"neighbour list was built for {neighbours.reference_positions.shape}")
     d = displacements(neighbours, positions, cell)
     r2 = jnp.sum(d * d, axis=-1)
     inside = neighbours.mask & (r2 < potential.cutoff ** 2)

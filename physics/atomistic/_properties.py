@@ -20,6 +20,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from calib._errors import CalibValueError
 
 
 from ._lattice import bcc, diamond, fcc, remove_atom, surface_slab
@@ -35,8 +36,8 @@ VACANCY_CONDITIONS = ("constant_volume", "zero_pressure", "unrelaxed")
 
 def _crystal(lattice: str, guess: float, cells=1) -> Structure:
     if lattice not in LATTICES:
-        raise ValueError(f"lattice must be one of {sorted(LATTICES)}, got {lattice!r}; for other "
-                         "structures use physics.atomistic.relax directly")
+        raise CalibValueError(f"lattice must be one of {sorted(LATTICES)}, got {lattice!r}; for other "
+                              "structures use physics.atomistic.relax directly")
     return LATTICES[lattice](guess, cells)
 
 
@@ -168,8 +169,8 @@ def vacancy_formation_energy(potential: Potential, theta, lattice: str = "fcc", 
     ``adjoint`` chooses how the vacancy relaxation is differentiated (default implicit).
     """
     if condition not in VACANCY_CONDITIONS:
-        raise ValueError(f"vacancy_formation_energy: condition must be one of {VACANCY_CONDITIONS}, "
-                         f"got {condition!r}")
+        raise CalibValueError(f"vacancy_formation_energy: condition must be one of {VACANCY_CONDITIONS}, "
+                              f"got {condition!r}")
     bulk = _relaxed_bulk(potential, theta, lattice, guess, skin, solver)
     return _vacancy_formation_energy(potential, theta, bulk, lattice, guess, cells, condition, index,
                                      skin, solver, adjoint)

@@ -31,6 +31,7 @@ from ._neighbours import Neighbours, neighbour_list, update_neighbours
 from ._potential import Potential, potential_energy
 from ._precondition import LatticePreconditioner, lattice_grid
 from ._structure import Structure
+from calib._errors import CalibValueError
 
 CELL_MODES = (None, "hydrostatic", "full")
 
@@ -134,9 +135,9 @@ def relax(potential: Potential, theta, structure: Structure, *, positions: bool 
         :class:`Relaxed`.
     """
     if cell not in CELL_MODES:
-        raise ValueError(f"relax: cell must be one of {CELL_MODES}, got {cell!r}")
+        raise CalibValueError(f"relax: cell must be one of {CELL_MODES}, got {cell!r}")
     if not positions and cell is None:
-        raise ValueError("relax: nothing to relax (positions=False and cell=None)")
+        raise CalibValueError("relax: nothing to relax (positions=False and cell=None)")
     if neighbours is None:
         neighbours = neighbour_list(structure, potential.cutoff, skin)
     ref_positions = jnp.asarray(structure.positions if reference_positions is None

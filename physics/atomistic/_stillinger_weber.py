@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._potential import Potential
+from calib._errors import CalibValueError
 
 # exp(scale / x) for x -> 0- is flat to all orders; below this exponent it is replaced by exactly 0
 # (e^-500 ~ 1e-217, far below any energy resolution). Stopping short of x = 0 keeps every derivative
@@ -108,12 +109,12 @@ class StillingerWeber(Potential):
             return  # traced: the values are unknown here (see the class docstring)
         a, sigma = float(np.asarray(a)), float(np.asarray(sigma))
         if not (a > 0 and sigma > 0):
-            raise ValueError(f"StillingerWeber: theta needs a > 0 and sigma > 0 (Å), got a={a}, "
-                             f"sigma={sigma}")
+            raise CalibValueError(f"StillingerWeber: theta needs a > 0 and sigma > 0 (Å), got a={a}, "
+                                  f"sigma={sigma}")
         if a * sigma > self.cutoff * (1.0 + _CUTOFF_SLACK):
-            raise ValueError(f"StillingerWeber: the potential reaches a * sigma = {a * sigma:.6g} Å "
-                             f"but cutoff = {self.cutoff:.6g} Å would truncate it; use "
-                             f"StillingerWeber(cutoff={a * sigma:.6g}) or larger")
+            raise CalibValueError(f"StillingerWeber: the potential reaches a * sigma = {a * sigma:.6g} Å "
+                                  f"but cutoff = {self.cutoff:.6g} Å would truncate it; use "
+                                  f"StillingerWeber(cutoff={a * sigma:.6g}) or larger")
 
     def site_energies(self, theta, r, d, inside, species, neighbour_species):
         if isinstance(theta, dict):

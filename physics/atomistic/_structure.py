@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from calib._errors import CalibValueError
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -29,25 +30,25 @@ class Structure:
         positions = np.asarray(self.positions, dtype=float)
         cell = np.asarray(self.cell, dtype=float)
         if positions.ndim != 2 or positions.shape[1] != 3:
-            raise ValueError(f"Structure: positions must have shape (N, 3) in Å, got {positions.shape}")
+            raise CalibValueError(f"Structure: positions must have shape (N, 3) in Å, got {positions.shape}")
         if cell.shape == (3,):
             cell = np.diag(cell)
         if cell.shape != (3, 3):
-            raise ValueError(f"Structure: cell must be three lattice vectors, shape (3, 3) in Å (or "
-                             f"three edge lengths of an orthogonal box), got shape {cell.shape}")
+            raise CalibValueError(f"Structure: cell must be three lattice vectors, shape (3, 3) in Å (or "
+                                  f"three edge lengths of an orthogonal box), got shape {cell.shape}")
         if not np.all(np.isfinite(positions)) or not np.all(np.isfinite(cell)):
-            raise ValueError("Structure: positions and cell must be finite")
+            raise CalibValueError("Structure: positions and cell must be finite")
         if abs(np.linalg.det(cell)) < 1e-12:
-            raise ValueError(f"Structure: the cell is singular (volume {np.linalg.det(cell):.3g} Å³); "
-                             "give three independent lattice vectors, with vacuum along open directions")
+            raise CalibValueError(f"Structure: the cell is singular (volume {np.linalg.det(cell):.3g} Å³); "
+                                  "give three independent lattice vectors, with vacuum along open directions")
         species = (np.zeros(len(positions), int) if self.species is None
                    else np.asarray(self.species).astype(int))
         if species.shape != (len(positions),):
-            raise ValueError(f"Structure: species must have shape ({len(positions)},), got {species.shape}")
+            raise CalibValueError(f"Structure: species must have shape ({len(positions)},), got {species.shape}")
         symbols = tuple(self.symbols)
         if len(species) and not 0 <= species.min() <= species.max() < len(symbols):
-            raise ValueError(f"Structure: species codes must index symbols={symbols}, got codes "
-                             f"{sorted(set(species.tolist()))}")
+            raise CalibValueError(f"Structure: species codes must index symbols={symbols}, got codes "
+                                  f"{sorted(set(species.tolist()))}")
         pbc = tuple(bool(p) for p in np.broadcast_to(self.pbc, (3,)))
         for name, value in (("positions", positions), ("cell", cell), ("species", species),
                             ("symbols", symbols), ("pbc", pbc)):

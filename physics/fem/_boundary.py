@@ -15,6 +15,7 @@ import dataclasses
 from typing import Callable, Sequence, Union
 
 import numpy as np
+from calib._errors import CalibValueError
 
 Value = Union[float, Sequence[float], np.ndarray, Callable]
 
@@ -32,8 +33,8 @@ def _components(components, dim: int, owner: str) -> tuple[int, ...]:
     for c in components:
         c = _AXES.get(c, c) if isinstance(c, str) else c
         if not isinstance(c, (int, np.integer)) or not 0 <= c < dim:
-            raise ValueError(f"{owner}: components must be 'all', axis names 'x', 'y'{', z' if dim == 3 else ''} "
-                             f"or indices below {dim}, got {components!r}")
+            raise CalibValueError(f"{owner}: components must be 'all', axis names 'x', 'y'{', z' if dim == 3 else ''} "
+                                  f"or indices below {dim}, got {components!r}")
         out.append(int(c))
     return tuple(sorted(set(out)))
 
@@ -62,13 +63,13 @@ class Dirichlet:
         if callable(self.boundary):
             mask = np.asarray(self.boundary(mesh.points), dtype=bool)
             if mask.shape != (mesh.n_nodes,):
-                raise ValueError(f"{owner}: the node predicate must return a boolean mask of shape "
-                                 f"({mesh.n_nodes},), got {mask.shape}")
+                raise CalibValueError(f"{owner}: the node predicate must return a boolean mask of shape "
+                                      f"({mesh.n_nodes},), got {mask.shape}")
             nodes = np.flatnonzero(mask)
         else:
             nodes = mesh.boundary_nodes(self.boundary)
         if nodes.size == 0:
-            raise ValueError(f"{owner}: selects no nodes; check the boundary name or predicate")
+            raise CalibValueError(f"{owner}: selects no nodes; check the boundary name or predicate")
         points = mesh.points[nodes]
         if callable(self.value):
             values = np.asarray(self.value(points), dtype=float)
@@ -76,10 +77,10 @@ class Dirichlet:
         else:
             values = np.broadcast_to(np.asarray(self.value, dtype=float), (len(nodes), len(comps)))
         if values.shape != (len(nodes), len(comps)):
-            raise ValueError(f"{owner}: value must give {len(comps)} component(s) per node, i.e. "
-                             f"shape ({len(nodes)}, {len(comps)}), got {values.shape}")
+            raise CalibValueError(f"{owner}: value must give {len(comps)} component(s) per node, i.e. "
+                                  f"shape ({len(nodes)}, {len(comps)}), got {values.shape}")
         if not np.all(np.isfinite(values)):
-            raise ValueError(f"{owner}: prescribed values must be finite")
+            raise CalibValueError(f"{owner}: prescribed values must be finite")
         dofs = (nodes[:, None] * mesh.dim + np.asarray(comps)[None, :]).ravel()
         return dofs, values.ravel()
 
@@ -96,10 +97,10 @@ def _facet_values(value, positions, normals, dim, owner, vector: bool):
             out = np.broadcast_to(np.asarray(value, dtype=float), shape)
         except ValueError:
             kind = f"{dim} components" if vector else "a scalar"
-            raise ValueError(f"{owner}: value must be {kind} or a function of position, got "
-                             f"{value!r}") from None
+            raise CalibValueError(f"{owner}: value must be {kind} or a function of position, got "
+                                  f"{value!r}") from None
     if not np.all(np.isfinite(out)):
-        raise ValueError(f"{owner}: load values must be finite")
+        raise CalibValueError(f"{owner}: load values must be finite")
     return out
 
 

@@ -22,6 +22,7 @@ import dataclasses
 from typing import Callable
 
 import numpy as np
+from calib._errors import CalibValueError
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -46,7 +47,7 @@ def _triangle_rule(degree: int) -> Quadrature:
         w1, w2 = (155 - r15) / 2400, (155 + r15) / 2400
         points = [[1 / 3, 1 / 3], [a1, a1], [b1, a1], [a1, b1], [a2, a2], [b2, a2], [a2, b2]]
         return Quadrature(np.array(points), np.array([9 / 80] + [w1] * 3 + [w2] * 3), 5)
-    raise ValueError(f"triangle quadrature: degree must be at most 5, got {degree}")
+    raise CalibValueError(f"triangle quadrature: degree must be at most 5, got {degree}")
 
 
 def _tetra_rule(degree: int) -> Quadrature:
@@ -56,7 +57,7 @@ def _tetra_rule(degree: int) -> Quadrature:
         a, b = (5 - np.sqrt(5.0)) / 20, (5 + 3 * np.sqrt(5.0)) / 20
         points = [[a, a, a], [b, a, a], [a, b, a], [a, a, b]]
         return Quadrature(np.array(points), np.full(4, 1 / 24), 2)
-    raise ValueError(f"tetrahedron quadrature: degree must be at most 2, got {degree}")
+    raise CalibValueError(f"tetrahedron quadrature: degree must be at most 2, got {degree}")
 
 
 def _line_rule(degree: int) -> Quadrature:
@@ -159,9 +160,9 @@ def cell_geometry(points: np.ndarray, cells: np.ndarray, element: ReferenceEleme
     bad = np.argwhere(det <= 0)
     if bad.size:
         c = int(bad[0, 0])
-        raise ValueError(f"cell {c} ({element.name}, nodes {cells[c].tolist()}) has a non-positive "
-                         f"Jacobian {det[tuple(bad[0])]:.3g} at a quadrature point: it is inverted or "
-                         "its midside nodes are badly placed; fix the mesh")
+        raise CalibValueError(f"cell {c} ({element.name}, nodes {cells[c].tolist()}) has a non-positive "
+                              f"Jacobian {det[tuple(bad[0])]:.3g} at a quadrature point: it is inverted or "
+                              "its midside nodes are badly placed; fix the mesh")
     inv = np.linalg.inv(jac)  # dxi_b / dX_a
     grads = np.einsum("qkb,cqba->cqka", dn, inv)
     return grads, det * quadrature.weights[None, :], n
@@ -184,7 +185,7 @@ def facet_geometry(points: np.ndarray, facets: np.ndarray, element: ReferenceEle
     if tangents.shape[-1] == 1:
         t = tangents[..., 0]
         if t.shape[-1] != 2:
-            raise ValueError("line facets belong to 2D meshes")
+            raise CalibValueError("line facets belong to 2D meshes")
         normal = np.stack([t[..., 1], -t[..., 0]], axis=-1)
     else:
         normal = np.cross(tangents[..., 0], tangents[..., 1])

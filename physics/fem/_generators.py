@@ -16,6 +16,7 @@ import numbers
 import numpy as np
 
 from ._mesh import Mesh, _call_predicate, quadratic_connectivity
+from calib._errors import CalibTypeError, CalibValueError
 
 _DIAGONALS = ("alternate", "right", "left", "crossed")
 
@@ -24,21 +25,21 @@ _DIAGONALS = ("alternate", "right", "left", "crossed")
 def _positive_int(where: str, name: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{where}: {name} must be {what}, got {value!r}")
+        raise CalibValueError(f"{where}: {name} must be {what}, got {value!r}")
     return int(value)
 
 
 def _positive_float(where: str, name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) \
             or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{where}: {name} must be a positive finite number, got {value!r}")
+        raise CalibValueError(f"{where}: {name} must be a positive finite number, got {value!r}")
     return float(value)
 
 
 def _point(where: str, name: str, value, dim: int) -> np.ndarray:
     array = np.asarray(value, dtype=np.float64)
     if array.shape != (dim,) or not np.all(np.isfinite(array)):
-        raise ValueError(f"{where}: {name} must be {dim} finite coordinates, got {value!r}")
+        raise CalibValueError(f"{where}: {name} must be {dim} finite coordinates, got {value!r}")
     return array
 
 
@@ -60,8 +61,8 @@ def _grid_triangles(ni: int, nj: int, diagonal: str, where: str):
     extra nodes (numbered after the grid nodes) that the "crossed" pattern adds, else empty.
     """
     if diagonal not in _DIAGONALS:
-        raise ValueError(f"{where}: diagonal must be one of {', '.join(map(repr, _DIAGONALS))}, "
-                         f"got {diagonal!r}")
+        raise CalibValueError(f"{where}: diagonal must be one of {', '.join(map(repr, _DIAGONALS))}, "
+                              f"got {diagonal!r}")
     i, j = (g.ravel() for g in np.meshgrid(np.arange(ni), np.arange(nj), indexing="ij"))
     a = i + (ni + 1) * j                            # corners (i, j), (i+1, j), (i+1, j+1), (i, j+1)
     b, c, d = a + 1, a + ni + 2, a + ni + 1
@@ -188,16 +189,16 @@ def annulus(inner_radius, outer_radius, n_radial, n_angular, *, angle=math.pi / 
     a = _positive_float(where, "inner_radius", inner_radius)
     b = _positive_float(where, "outer_radius", outer_radius)
     if b <= a:
-        raise ValueError(f"annulus: outer_radius ({b}) must be larger than inner_radius ({a})")
+        raise CalibValueError(f"annulus: outer_radius ({b}) must be larger than inner_radius ({a})")
     n_r = _positive_int(where, "n_radial", n_radial)
     angle = _positive_float(where, "angle", angle)
     whole = math.isclose(angle, 2 * math.pi)
     if angle > 2 * math.pi and not whole:
-        raise ValueError(f"annulus: angle must be in (0, 2π] radians, got {angle}")
+        raise CalibValueError(f"annulus: angle must be in (0, 2π] radians, got {angle}")
     n_t = _positive_int(where, "n_angular", n_angular, minimum=3 if whole else 1)
     if angle / n_t >= math.pi:
-        raise ValueError(f"annulus: each cell spans angle / n_angular = {angle / n_t:.4g} rad; "
-                         "it must be below π, increase n_angular")
+        raise CalibValueError(f"annulus: each cell spans angle / n_angular = {angle / n_t:.4g} rad; "
+                              "it must be below π, increase n_angular")
     r = a + (b - a) * _graded(where, n_r, grading)
     theta = (2 * math.pi if whole else angle) * np.linspace(0.0, 1.0, n_t + 1)
     sides = {"inner": "i0", "outer": "i1"}
@@ -232,8 +233,8 @@ def plate_with_hole(hole_radius, width, height, n_hole, n_radial, *, quadratic=F
     a = _positive_float(where, "hole_radius", hole_radius)
     w, h = _positive_float(where, "width", width), _positive_float(where, "height", height)
     if a >= min(w, h):
-        raise ValueError(f"plate_with_hole: hole_radius ({a}) must be smaller than width ({w}) "
-                         f"and height ({h})")
+        raise CalibValueError(f"plate_with_hole: hole_radius ({a}) must be smaller than width ({w}) "
+                              f"and height ({h})")
     n_t = _positive_int(where, "n_hole", n_hole, minimum=2)
     n_r = _positive_int(where, "n_radial", n_radial)
     # outer sides share the n_t cells in proportion to their lengths, at least one each
@@ -319,8 +320,8 @@ def assign_regions(mesh: Mesh, predicates: dict) -> Mesh:
         their tag; names whose tag no longer has cells are dropped.
     """
     if not isinstance(predicates, dict) or not predicates:
-        raise ValueError("assign_regions: predicates must be a non-empty dict name -> "
-                         f"predicate(centroids) -> bool mask, got {predicates!r}")
+        raise CalibValueError("assign_regions: predicates must be a non-empty dict name -> "
+                              f"predicate(centroids) -> bool mask, got {predicates!r}")
     centroids = mesh.cell_centroids()
     tags = mesh.cell_tags.copy()
     names = dict(mesh.region_names)
@@ -328,10 +329,10 @@ def assign_regions(mesh: Mesh, predicates: dict) -> Mesh:
     next_tag = int(max(tags.max(), max(names.values(), default=0))) + 1
     for name, predicate in predicates.items():
         if not isinstance(name, str):
-            raise TypeError(f"assign_regions: region names must be strings, got {name!r}")
+            raise CalibTypeError(f"assign_regions: region names must be strings, got {name!r}")
         mask = _call_predicate(predicate, centroids, f"assign_regions[{name!r}]") & ~taken
         if not np.any(mask):
-            raise ValueError(f"assign_regions: the predicate for region {name!r} matches no cell "
+            raise CalibValueError(f"assign_regions: the predicate for region {name!r} matches no cell "
                              "(not already taken by an earlier region); check its coordinates")
         if name not in names:
             names[name], next_tag = next_tag, next_tag + 1
@@ -357,14 +358,14 @@ def assign_layers(mesh: Mesh, interfaces, names, *, axis: int | None = None) -> 
     levels = np.asarray(interfaces, dtype=np.float64).reshape(-1)
     names = list(names)
     if not np.all(np.isfinite(levels)) or np.any(np.diff(levels) <= 0):
-        raise ValueError(f"assign_layers: interfaces must be finite and increasing, got "
-                         f"{levels.tolist()}")
+        raise CalibValueError(f"assign_layers: interfaces must be finite and increasing, got "
+                              f"{levels.tolist()}")
     if len(names) != len(levels) + 1:
-        raise ValueError(f"assign_layers: names must have len(interfaces) + 1 = {len(levels) + 1}"
-                         f" entries (bottom to top), got {len(names)}")
+        raise CalibValueError(f"assign_layers: names must have len(interfaces) + 1 = {len(levels) + 1}"
+                              f" entries (bottom to top), got {len(names)}")
     axis = mesh.dim - 1 if axis is None else axis
     if axis not in range(mesh.dim):
-        raise ValueError(f"assign_layers: axis must be in 0..{mesh.dim - 1}, got {axis}")
+        raise CalibValueError(f"assign_layers: axis must be in 0..{mesh.dim - 1}, got {axis}")
     bounds = np.concatenate([[-np.inf], levels, [np.inf]])
     predicates = {n: (lambda c, lo=lo, hi=hi: (c[:, axis] >= lo) & (c[:, axis] < hi))
                   for n, lo, hi in zip(names, bounds[:-1], bounds[1:])}

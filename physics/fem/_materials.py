@@ -32,6 +32,7 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+from calib._errors import CalibTypeError, CalibValueError
 
 __all__ = [
     "Material",
@@ -146,8 +147,8 @@ class Material:
         """
         name = self._name()
         if not isinstance(theta, Mapping):
-            raise TypeError(f"{name}: theta must be a mapping from parameter names to scalars "
-                            f"({self._needs()}), got {type(theta).__name__}")
+            raise CalibTypeError(f"{name}: theta must be a mapping from parameter names to scalars "
+                                 f"({self._needs()}), got {type(theta).__name__}")
         missing = [p for p in self.parameters if p not in theta]
         unknown = [p for p in theta if p not in self.parameters]
         if missing:
@@ -163,14 +164,14 @@ class Material:
             try:
                 value = _concrete(theta[p])
             except (TypeError, ValueError) as error:
-                raise TypeError(f"{name}: theta[{p!r}] must be a number or a jax array, got "
-                                f"{theta[p]!r}") from error
+                raise CalibTypeError(f"{name}: theta[{p!r}] must be a number or a jax array, got "
+                                     f"{theta[p]!r}") from error
             if value is None:
                 continue
             bad = ~np.isfinite(value)
             if bad.any():
-                raise ValueError(f"{name}: {p} = {_show(value, bad)} is not finite; give a finite "
-                                 f"value")
+                raise CalibValueError(f"{name}: {p} = {_show(value, bad)} is not finite; give a finite "
+                                      f"value")
             values[p] = value
         self._check_values(values)
 
@@ -196,8 +197,8 @@ class Material:
         """Raise ``ValueError`` naming ``p`` and its offending value where ``ok`` is false."""
         ok = np.broadcast_to(np.asarray(ok, dtype=bool), np.shape(values[p]))
         if not ok.all():
-            raise ValueError(f"{self._name()}: {p} = {_show(values[p], ~ok)} is out of range; it "
-                             f"needs {requirement}")
+            raise CalibValueError(f"{self._name()}: {p} = {_show(values[p], ~ok)} is out of range; it "
+                                  f"needs {requirement}")
 
 
 def _check_lame(material: Material, values, lam: str, mu: str) -> None:
@@ -269,9 +270,9 @@ class LinearElastic(Material):
 
     def __post_init__(self):
         if self.parametrisation not in _LINEAR_PARAMETRISATIONS:
-            raise ValueError(f"LinearElastic: parametrisation must be one of "
-                             f"{', '.join(map(repr, _LINEAR_PARAMETRISATIONS))}, got "
-                             f"{self.parametrisation!r}")
+            raise CalibValueError(f"LinearElastic: parametrisation must be one of "
+                                  f"{', '.join(map(repr, _LINEAR_PARAMETRISATIONS))}, got "
+                                  f"{self.parametrisation!r}")
 
     # ``parameters`` depends on the parametrisation, so it is a property rather than a ClassVar;
     # instances read the same as those of the other materials.
@@ -576,16 +577,16 @@ class _UserDefined(Material):
         object.__setattr__(self, "fn", fn)
         object.__setattr__(self, "parameters", parameters)
         if not callable(self.fn):
-            raise TypeError(f"{kind}: fn must be a function of (tensor, theta) returning the "
-                            f"energy density, got {self.fn!r}")
+            raise CalibTypeError(f"{kind}: fn must be a function of (tensor, theta) returning the "
+                                 f"energy density, got {self.fn!r}")
         names = (self.parameters,) if isinstance(self.parameters, str) else self.parameters
         try:
             names = tuple(names)
         except TypeError:
             names = None
         if names is None or not all(isinstance(p, str) for p in names):
-            raise TypeError(f"{kind}: parameters must be a tuple of the names fn reads from theta, "
-                            f"e.g. ('E', 'nu'), got {self.parameters!r}")
+            raise CalibTypeError(f"{kind}: parameters must be a tuple of the names fn reads from theta, "
+                                 f"e.g. ('E', 'nu'), got {self.parameters!r}")
         # A tuple, so that the material stays hashable (a static argument of jit).
         object.__setattr__(self, "parameters", names)
 

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 
 import numpy as np
+from calib._errors import CalibTypeError, CalibValueError
 
 # Per cell type: space dimension, nodes per cell, vertices per cell, facet type and the local
 # facets of a positively oriented cell listed so that each one's normal points out of the cell
@@ -67,14 +68,14 @@ def _facet_normals(points: np.ndarray, facets: np.ndarray) -> np.ndarray:
 def _call_predicate(predicate, x: np.ndarray, where: str) -> np.ndarray:
     """Evaluate a user predicate on coordinates ``x`` (n, dim) and check it gave a bool mask."""
     if not callable(predicate):
-        raise TypeError(f"{where}: predicate must be a callable taking coordinates of shape "
-                        "(n, dim) and returning a boolean mask (n,), got "
-                        f"{type(predicate).__name__}")
+        raise CalibTypeError(f"{where}: predicate must be a callable taking coordinates of shape "
+                             "(n, dim) and returning a boolean mask (n,), got "
+                             f"{type(predicate).__name__}")
     mask = np.asarray(predicate(x))
     if mask.shape != (len(x),) or mask.dtype != bool:
-        raise ValueError(f"{where}: predicate must return a boolean mask of shape ({len(x)},), "
-                         f"got dtype {mask.dtype} and shape {mask.shape}; write it with "
-                         "comparisons on x[:, 0], x[:, 1], ... (e.g. np.isclose(x[:, 0], 0.0))")
+        raise CalibValueError(f"{where}: predicate must return a boolean mask of shape ({len(x)},), "
+                              f"got dtype {mask.dtype} and shape {mask.shape}; write it with "
+                              "comparisons on x[:, 0], x[:, 1], ... (e.g. np.isclose(x[:, 0], 0.0))")
     return mask
 
 
@@ -108,8 +109,8 @@ def quadratic_connectivity(cells: np.ndarray, n_nodes: int, boundaries: dict | N
     for name, block, ids in zip(names, facet_blocks, facet_ids):
         if not np.all(used[ids]):
             bad = int(np.flatnonzero(~used[ids])[0])
-            raise ValueError(f"quadratic_connectivity: boundaries[{name!r}] facet {bad} "
-                             f"(nodes {block[bad].tolist()}) is not an edge of any cell")
+            raise CalibValueError(f"quadratic_connectivity: boundaries[{name!r}] facet {bad} "
+                                  f"(nodes {block[bad].tolist()}) is not an edge of any cell")
         facets = np.asarray(boundaries[name], np.int64).reshape(-1, 2)
         boundaries3[name] = np.concatenate([facets, n_nodes + ids[:, None]], axis=1)
     return edges, cells6, boundaries3
@@ -144,31 +145,31 @@ class Mesh:
 
     def __post_init__(self):
         if self.cell_type not in _CELL_TYPES:
-            raise ValueError(f"Mesh: cell_type must be one of {', '.join(_CELL_TYPES)}, "
-                             f"got {self.cell_type!r}")
+            raise CalibValueError(f"Mesh: cell_type must be one of {', '.join(_CELL_TYPES)}, "
+                                  f"got {self.cell_type!r}")
         spec = _CELL_TYPES[self.cell_type]
         points = np.ascontiguousarray(self.points, dtype=np.float64)
         if points.ndim != 2 or points.shape[1] != spec["dim"]:
-            raise ValueError(f"Mesh: points for {self.cell_type!r} cells must have shape "
-                             f"(n_nodes, {spec['dim']}), got {points.shape}")
+            raise CalibValueError(f"Mesh: points for {self.cell_type!r} cells must have shape "
+                                  f"(n_nodes, {spec['dim']}), got {points.shape}")
         if not np.all(np.isfinite(points)):
             bad = int(np.flatnonzero(~np.all(np.isfinite(points), axis=1))[0])
-            raise ValueError(f"Mesh: points must be finite; node {bad} is {points[bad].tolist()}")
+            raise CalibValueError(f"Mesh: points must be finite; node {bad} is {points[bad].tolist()}")
         cells = self._int_array(self.cells, "cells", spec["k"])
         if len(cells) == 0:
-            raise ValueError("Mesh: cells is empty; a mesh needs at least one cell")
+            raise CalibValueError("Mesh: cells is empty; a mesh needs at least one cell")
         self._check_indices(cells, len(points), "cells")
         repeats = np.any(np.diff(np.sort(cells, axis=1), axis=1) == 0, axis=1)
         if np.any(repeats):
             bad = int(np.flatnonzero(repeats)[0])
-            raise ValueError(f"Mesh: cell {bad} repeats a node: {cells[bad].tolist()}")
+            raise CalibValueError(f"Mesh: cell {bad} repeats a node: {cells[bad].tolist()}")
         cells = self._oriented_cells(points, cells)
 
         tags = (np.zeros(len(cells), np.int64) if self.cell_tags is None
                 else np.asarray(self.cell_tags))
         if tags.shape != (len(cells),) or not np.issubdtype(tags.dtype, np.integer):
-            raise ValueError(f"Mesh: cell_tags must be integers of shape ({len(cells)},) (one "
-                             f"region id per cell), got dtype {tags.dtype} shape {tags.shape}")
+            raise CalibValueError(f"Mesh: cell_tags must be integers of shape ({len(cells)},) (one "
+                                  f"region id per cell), got dtype {tags.dtype} shape {tags.shape}")
         tags = np.ascontiguousarray(tags, np.int64)
         region_names = self._region_names(tags)
 
@@ -179,7 +180,7 @@ class Mesh:
         boundaries = {}
         for name, facets in (self.boundaries or {}).items():
             if not isinstance(name, str):
-                raise TypeError(f"Mesh: boundary names must be strings, got {name!r}")
+                raise CalibTypeError(f"Mesh: boundary names must be strings, got {name!r}")
             boundaries[name] = self._oriented_facets(name, facets)
         object.__setattr__(self, "boundaries", boundaries)
         for array in (points, cells, tags, *boundaries.values()):
@@ -192,9 +193,9 @@ class Mesh:
         if array.size == 0:
             array = array.reshape(0, k)
         if array.ndim != 2 or array.shape[1] != k:
-            raise ValueError(f"Mesh: {what} must have shape (n, {k}), got {array.shape}")
+            raise CalibValueError(f"Mesh: {what} must have shape (n, {k}), got {array.shape}")
         if not np.issubdtype(array.dtype, np.integer):
-            raise TypeError(f"Mesh: {what} must hold integer node ids, got dtype {array.dtype}")
+            raise CalibTypeError(f"Mesh: {what} must hold integer node ids, got dtype {array.dtype}")
         return np.ascontiguousarray(array, np.int64)
 
     @staticmethod
@@ -202,8 +203,8 @@ class Mesh:
         bad = (array < 0) | (array >= n_nodes)
         if np.any(bad):
             row = int(np.flatnonzero(np.any(bad, axis=1))[0])
-            raise ValueError(f"Mesh: {what} row {row} has node ids {array[row].tolist()} out of "
-                             f"range for {n_nodes} nodes (valid ids are 0..{n_nodes - 1})")
+            raise CalibValueError(f"Mesh: {what} row {row} has node ids {array[row].tolist()} out of "
+                                  f"range for {n_nodes} nodes (valid ids are 0..{n_nodes - 1})")
 
     def _oriented_cells(self, points: np.ndarray, cells: np.ndarray) -> np.ndarray:
         """Flip the cells with negative Jacobian; refuse degenerate ones."""
@@ -215,9 +216,9 @@ class Mesh:
         if np.any(degenerate):
             bad = np.flatnonzero(degenerate)
             what = "area" if points.shape[1] == 2 else "volume"
-            raise ValueError(f"Mesh: cell {int(bad[0])} (nodes {cells[bad[0]].tolist()}) has zero "
-                             f"{what} ({len(bad)} degenerate cell(s) in all); remove it or fix "
-                             "its node coordinates")
+            raise CalibValueError(f"Mesh: cell {int(bad[0])} (nodes {cells[bad[0]].tolist()}) has zero "
+                                  f"{what} ({len(bad)} degenerate cell(s) in all); remove it or fix "
+                                  "its node coordinates")
         flip = det < 0
         if np.any(flip):
             cells = cells.copy()
@@ -233,12 +234,12 @@ class Mesh:
         names = {}
         for name, tag in dict(self.region_names).items():
             if not isinstance(name, str):
-                raise TypeError(f"Mesh: region_names keys must be strings, got {name!r}")
+                raise CalibTypeError(f"Mesh: region_names keys must be strings, got {name!r}")
             if isinstance(tag, bool) or not isinstance(tag, (int, np.integer)):
-                raise TypeError(f"Mesh: region_names[{name!r}] must be an integer tag, got {tag!r}")
+                raise CalibTypeError(f"Mesh: region_names[{name!r}] must be an integer tag, got {tag!r}")
             if int(tag) not in present:
-                raise ValueError(f"Mesh: region_names[{name!r}] = {int(tag)} but no cell has that "
-                                 f"tag (cell_tags present: {sorted(present)})")
+                raise CalibValueError(f"Mesh: region_names[{name!r}] = {int(tag)} but no cell has that "
+                                      f"tag (cell_tags present: {sorted(present)})")
             names[name] = int(tag)
         return names
 
@@ -247,7 +248,7 @@ class Mesh:
         try:
             facets = self._int_array(facets, f"boundaries[{name!r}]", spec["kf"])
         except ValueError as error:
-            raise ValueError(f"{error} ({spec['facet']!r} facets of {self.cell_type!r} cells)") \
+            raise CalibValueError(f"{error} ({spec['facet']!r} facets of {self.cell_type!r} cells)") \
                 from None
         self._check_indices(facets, self.n_nodes, f"boundaries[{name!r}]")
         faces, keys, face_ids, _ = self._face_table
@@ -259,15 +260,15 @@ class Mesh:
         owner = first[query]
         if np.any(owner < 0):
             bad = int(np.flatnonzero(owner < 0)[0])
-            raise ValueError(f"Mesh: boundaries[{name!r}] facet {bad} (nodes "
-                             f"{facets[bad].tolist()}) is not a face of any cell")
+            raise CalibValueError(f"Mesh: boundaries[{name!r}] facet {bad} (nodes "
+                                  f"{facets[bad].tolist()}) is not a face of any cell")
         if self.cell_type == "triangle6":
             wrong = facets[:, 2] != faces[owner, 2]
             if np.any(wrong):
                 bad = int(np.flatnonzero(wrong)[0])
-                raise ValueError(f"Mesh: boundaries[{name!r}] facet {bad} has midside node "
-                                 f"{facets[bad, 2]} but the cell edge's midside node is "
-                                 f"{faces[owner[bad], 2]}")
+                raise CalibValueError(f"Mesh: boundaries[{name!r}] facet {bad} has midside node "
+                                      f"{facets[bad, 2]} but the cell edge's midside node is "
+                                      f"{faces[owner[bad], 2]}")
         # Outward means the owner cell's centroid lies behind the facet's normal.
         cell = owner // len(spec["faces"])
         centroid = self.points[self.cells[cell, :spec["nv"]]].mean(axis=1)
@@ -348,8 +349,8 @@ class Mesh:
     def region_cells(self, name: str) -> np.ndarray:
         """Indices of the cells of a named region, ``(n,)``."""
         if name not in self.region_names:
-            raise ValueError(f"Mesh.region_cells: no region named {name!r}; available: "
-                             f"{_names(self.region_names)}")
+            raise CalibValueError(f"Mesh.region_cells: no region named {name!r}; available: "
+                                  f"{_names(self.region_names)}")
         return np.flatnonzero(self.cell_tags == self.region_names[name])
 
     def nodes_where(self, predicate) -> np.ndarray:
@@ -374,8 +375,8 @@ class Mesh:
 
     def _boundary(self, name: str, where: str) -> np.ndarray:
         if name not in self.boundaries:
-            raise ValueError(f"Mesh.{where}: no boundary named {name!r}; available: "
-                             f"{_names(self.boundaries)}")
+            raise CalibValueError(f"Mesh.{where}: no boundary named {name!r}; available: "
+                                  f"{_names(self.boundaries)}")
         return self.boundaries[name]
 
     # --------------------------------------------------------------------------- new meshes
@@ -397,9 +398,9 @@ class Mesh:
         facets = self.exterior_facets()
         facets = facets[np.all(mask[facets], axis=1)]
         if len(facets) == 0:
-            raise ValueError(f"Mesh.with_boundaries_where: no exterior facet has all its nodes "
-                             f"satisfying the predicate for boundary {name!r}; check the "
-                             "coordinate and the tolerance")
+            raise CalibValueError(f"Mesh.with_boundaries_where: no exterior facet has all its nodes "
+                                  f"satisfying the predicate for boundary {name!r}; check the "
+                                  "coordinate and the tolerance")
         return self.with_boundary(name, facets)
 
     def without_unused_nodes(self) -> tuple["Mesh", np.ndarray]:
@@ -426,8 +427,8 @@ class Mesh:
             cell tags, region names and boundaries (line facets become line3).
         """
         if self.cell_type != "triangle":
-            raise ValueError(f"Mesh.to_quadratic: needs a 'triangle' mesh, this one is "
-                             f"{self.cell_type!r}" + (" (quadratic tetrahedra are not supported)"
+            raise CalibValueError(f"Mesh.to_quadratic: needs a 'triangle' mesh, this one is "
+                                  f"{self.cell_type!r}" + (" (quadratic tetrahedra are not supported)"
                                                       if self.dim == 3 else ""))
         edges, cells6, boundaries = quadratic_connectivity(self.cells, self.n_nodes,
                                                            self.boundaries)
@@ -436,12 +437,12 @@ class Mesh:
             mid = 0.5 * (x0 + x1)
         else:
             if not callable(curve):
-                raise TypeError(f"Mesh.to_quadratic: curve must be a callable curve(x0, x1) -> x, "
-                                f"got {type(curve).__name__}")
+                raise CalibTypeError(f"Mesh.to_quadratic: curve must be a callable curve(x0, x1) -> x, "
+                                     f"got {type(curve).__name__}")
             mid = np.asarray(curve(x0, x1), dtype=np.float64)
             if mid.shape != x0.shape:
-                raise ValueError(f"Mesh.to_quadratic: curve(x0, x1) must return the midside "
-                                 f"points with shape {x0.shape}, got {mid.shape}")
+                raise CalibValueError(f"Mesh.to_quadratic: curve(x0, x1) must return the midside "
+                                      f"points with shape {x0.shape}, got {mid.shape}")
         return Mesh(np.concatenate([self.points, mid]), cells6, "triangle6", self.cell_tags,
                     self.region_names, boundaries)
 

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from ._mesh import _CELL_TYPES, Mesh
+from calib._errors import CalibValueError
 
 # Topological dimension of the meshio cell types we may meet, to find the "volume" cells.
 _TOPOLOGICAL_DIM = {
@@ -35,7 +36,7 @@ def _meshio():
 def _topological_dim(cell_type: str) -> int:
     if cell_type in _TOPOLOGICAL_DIM:
         return _TOPOLOGICAL_DIM[cell_type]
-    raise ValueError(f"from_meshio: unsupported cell type {cell_type!r}; supported: {_SUPPORTED}")
+    raise CalibValueError(f"from_meshio: unsupported cell type {cell_type!r}; supported: {_SUPPORTED}")
 
 
 def from_meshio(m, *, dim: int | None = None, require_tags: bool = True,
@@ -62,16 +63,16 @@ def from_meshio(m, *, dim: int | None = None, require_tags: bool = True,
     """
     types = [block.type for block in m.cells]
     if not types:
-        raise ValueError("from_meshio: the mesh has no cells")
+        raise CalibValueError("from_meshio: the mesh has no cells")
     top = max(_topological_dim(t) for t in types)
     volume_types = sorted({t for t in types if _topological_dim(t) == top})
     unsupported = [t for t in volume_types if t not in _CELL_TYPES]
     if unsupported:
-        raise ValueError(f"from_meshio: unsupported cell types {unsupported}; supported: "
-                         f"{_SUPPORTED}")
+        raise CalibValueError(f"from_meshio: unsupported cell types {unsupported}; supported: "
+                              f"{_SUPPORTED}")
     if len(volume_types) > 1:
-        raise ValueError(f"from_meshio: the mesh mixes cell types {volume_types}; one of "
-                         f"{_SUPPORTED} is needed (e.g. make it all second order in gmsh)")
+        raise CalibValueError(f"from_meshio: the mesh mixes cell types {volume_types}; one of "
+                              f"{_SUPPORTED} is needed (e.g. make it all second order in gmsh)")
     cell_type = volume_types[0]
     spec = _CELL_TYPES[cell_type]
     facet_type = spec["facet"]
@@ -80,17 +81,17 @@ def from_meshio(m, *, dim: int | None = None, require_tags: bool = True,
     if dim is None:
         dim = spec["dim"]
     if dim != spec["dim"]:
-        raise ValueError(f"from_meshio: dim={dim} does not fit {cell_type!r} cells, which need "
-                         f"dim={spec['dim']}")
+        raise CalibValueError(f"from_meshio: dim={dim} does not fit {cell_type!r} cells, which need "
+                              f"dim={spec['dim']}")
     if points.shape[1] < dim:
-        raise ValueError(f"from_meshio: {cell_type!r} cells need {dim} coordinates, the points "
-                         f"have {points.shape[1]}")
+        raise CalibValueError(f"from_meshio: {cell_type!r} cells need {dim} coordinates, the points "
+                              f"have {points.shape[1]}")
     if points.shape[1] > dim:
         extra = points[:, dim:]
         if np.any(extra != 0):
-            raise ValueError(f"from_meshio: {cell_type!r} cells lie in the plane but the points "
-                             f"have non-zero z (max |z| = {np.abs(extra).max():.3g}); a surface in "
-                             "3D is not supported, mesh the 2D domain in the z = 0 plane")
+            raise CalibValueError(f"from_meshio: {cell_type!r} cells lie in the plane but the points "
+                                  f"have non-zero z (max |z| = {np.abs(extra).max():.3g}); a surface in "
+                                  "3D is not supported, mesh the 2D domain in the z = 0 plane")
         points = points[:, :dim]
 
     tags_by_block = m.cell_data.get(tag_key)
@@ -107,11 +108,11 @@ def from_meshio(m, *, dim: int | None = None, require_tags: bool = True,
     tagged_cells = any(t is not None for t in cell_tags)
     if not tagged_cells and not facets:
         if require_tags:
-            raise ValueError(f"from_meshio: mesh has no physical groups ({tag_key} cell data); "
-                             "tag the domain and the boundaries in gmsh with Physical Surface / "
-                             "Physical Curve (Physical Volume / Physical Surface in 3D), or pass "
-                             "require_tags=False and add boundaries with Mesh.with_boundary or "
-                             "Mesh.with_boundaries_where")
+            raise CalibValueError(f"from_meshio: mesh has no physical groups ({tag_key} cell data); "
+                                  "tag the domain and the boundaries in gmsh with Physical Surface / "
+                                  "Physical Curve (Physical Volume / Physical Surface in 3D), or pass "
+                                  "require_tags=False and add boundaries with Mesh.with_boundary or "
+                                  "Mesh.with_boundaries_where")
 
     names = {}   # (tag, topological dim) -> [names]
     for name, value in (m.field_data or {}).items():
@@ -160,8 +161,8 @@ def _padded(values: np.ndarray, n: int, dim: int, where: str) -> np.ndarray:
     ParaView needs to show them as vectors (e.g. Warp By Vector on a displacement)."""
     values = np.asarray(values)
     if values.ndim == 0 or values.shape[0] != n:
-        raise ValueError(f"to_meshio: {where} must have leading length {n}, got shape "
-                         f"{values.shape}")
+        raise CalibValueError(f"to_meshio: {where} must have leading length {n}, got shape "
+                              f"{values.shape}")
     if dim == 2 and values.ndim == 2 and values.shape[1] == 2:
         values = np.concatenate([values, np.zeros((n, 1), values.dtype)], axis=1)
     return values
@@ -197,9 +198,9 @@ def to_meshio(mesh: Mesh, point_data: dict | None = None, cell_data: dict | None
                               for k, v in (cell_data or {}).items()})
     else:
         if cell_data:
-            raise ValueError("to_meshio: cell_data cannot be combined with boundaries=True "
-                             "(meshio's gmsh reader cannot read cell data of several cell blocks "
-                             "back); write cell fields to a .vtu file instead")
+            raise CalibValueError("to_meshio: cell_data cannot be combined with boundaries=True "
+                                  "(meshio's gmsh reader cannot read cell data of several cell blocks "
+                                  "back); write cell fields to a .vtu file instead")
         names = sorted(mesh.boundaries)
         facet_tags = [np.full(len(mesh.boundaries[b]), i + 1, np.int64)
                       for i, b in enumerate(names)]

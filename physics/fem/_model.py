@@ -32,6 +32,7 @@ from ._assembly import element_dofs, sparsity_pattern
 from ._boundary import BodyForce, Dirichlet, Pressure, Traction
 from ._elements import ELEMENTS, FACET_OF, cell_geometry, facet_geometry
 from ._materials import Material
+from calib._errors import CalibTypeError, CalibValueError
 
 
 class RegionArrays(NamedTuple):
@@ -142,8 +143,8 @@ class Model:
                  loads: Sequence[Pressure | Traction | BodyForce] = (),
                  quadrature_degree: int | None = None):
         if mesh.cell_type not in FACET_OF:
-            raise ValueError(f"Model: unsupported cell type {mesh.cell_type!r}; use triangle, "
-                             "triangle6 or tetra")
+            raise CalibValueError(f"Model: unsupported cell type {mesh.cell_type!r}; use triangle, "
+                                  "triangle6 or tetra")
         self.mesh = mesh
         self.dim = mesh.dim
         self.element = ELEMENTS[mesh.cell_type]
@@ -159,7 +160,7 @@ class Model:
         self.dof_to_free = np.full(n_dof, -1, dtype=np.int64)
         self.dof_to_free[self.free_dofs] = np.arange(self.free_dofs.size)
         if self.free_dofs.size == 0:
-            raise ValueError("Model: every DOF is prescribed; nothing to solve for")
+            raise CalibValueError("Model: every DOF is prescribed; nothing to solve for")
         self._forces = self._assemble_loads(loads)
 
     # Construction ------------------------------------------------------------------------------
@@ -172,24 +173,24 @@ class Model:
             covered = np.zeros(mesh.n_cells, dtype=bool)
             for name, mat in material.items():
                 if not isinstance(mat, Material):
-                    raise TypeError(f"Model: material for region {name!r} must be a Material, got "
-                                    f"{type(mat).__name__}")
+                    raise CalibTypeError(f"Model: material for region {name!r} must be a Material, got "
+                                         f"{type(mat).__name__}")
                 if name not in mesh.region_names:
-                    raise ValueError(f"Model: the mesh has no region {name!r}; its regions are "
-                                     f"{sorted(mesh.region_names)}")
+                    raise CalibValueError(f"Model: the mesh has no region {name!r}; its regions are "
+                                          f"{sorted(mesh.region_names)}")
                 cells = np.asarray(mesh.region_cells(name))
                 if covered[cells].any():
-                    raise ValueError(f"Model: region {name!r} overlaps another region's cells")
+                    raise CalibValueError(f"Model: region {name!r} overlaps another region's cells")
                 covered[cells] = True
                 assignment[name] = (mat, cells)
             if not covered.all():
                 missing = sorted({name for name, tag in mesh.region_names.items()
                                   if np.any(~covered[mesh.cell_tags == tag])})
-                raise ValueError(f"Model: {int((~covered).sum())} cells have no material (regions "
-                                 f"{missing or 'untagged'}); give a material for every region")
+                raise CalibValueError(f"Model: {int((~covered).sum())} cells have no material (regions "
+                                      f"{missing or 'untagged'}); give a material for every region")
         else:
-            raise TypeError(f"Model: material must be a Material or a dict region -> Material, got "
-                            f"{type(material).__name__}")
+            raise CalibTypeError(f"Model: material must be a Material or a dict region -> Material, got "
+                                 f"{type(material).__name__}")
         grads, weights, _ = cell_geometry(mesh.points, mesh.cells, self.element, self.quadrature)
         dofs = element_dofs(mesh.cells, self.dim)
         return [_Region(name, mat, cells, dofs[cells], grads[cells], weights[cells])
@@ -200,7 +201,7 @@ class Model:
         dofs, values, owners = [], [], []
         for support in supports:
             if not isinstance(support, Dirichlet):
-                raise TypeError(f"Model: supports must be Dirichlet conditions, got {support!r}")
+                raise CalibTypeError(f"Model: supports must be Dirichlet conditions, got {support!r}")
             d, v = support.resolve(mesh)
             dofs.append(d)
             values.append(v)
@@ -224,8 +225,8 @@ class Model:
         if clash.size:
             dof = int(dofs[starts[clash[0]]])
             names = sorted({repr(supports[o].boundary) for o in owners[dofs == dof] if o >= 0})
-            raise ValueError(f"Model: DOF {dof} (node {dof // self.dim}, component {dof % self.dim}) "
-                             f"gets different prescribed values from the supports on {names}")
+            raise CalibValueError(f"Model: DOF {dof} (node {dof // self.dim}, component {dof % self.dim}) "
+                                  f"gets different prescribed values from the supports on {names}")
         return dofs[starts], values[starts]
 
     def _assemble_loads(self, loads) -> np.ndarray:
@@ -237,8 +238,8 @@ class Model:
             if isinstance(load, (Pressure, Traction)):
                 facets = mesh.boundaries.get(load.boundary) if isinstance(load.boundary, str) else None
                 if facets is None:
-                    raise ValueError(f"Model: {type(load).__name__} on unknown boundary "
-                                     f"{load.boundary!r}; the mesh has {sorted(mesh.boundaries)}")
+                    raise CalibValueError(f"Model: {type(load).__name__} on unknown boundary "
+                                          f"{load.boundary!r}; the mesh has {sorted(mesh.boundaries)}")
                 n, w, normals, positions = facet_geometry(mesh.points, facets, facet_element,
                                                           facet_rule)
                 traction = load.traction(positions, normals, dim)  # (f, q, dim)
@@ -260,7 +261,7 @@ class Model:
                     nodal = np.einsum("qk,cq,cqi->cki", n, w, np.broadcast_to(b, positions.shape))
                     np.add.at(forces, element_dofs(mesh.cells[cells], dim).ravel(), nodal.ravel())
             else:
-                raise TypeError(f"Model: loads must be Pressure, Traction or BodyForce, got {load!r}")
+                raise CalibTypeError(f"Model: loads must be Pressure, Traction or BodyForce, got {load!r}")
         return forces
 
     # Sizes and load cases -----------------------------------------------------------------------
@@ -299,11 +300,11 @@ class Model:
             self.regions[0].material.check_parameters(theta)
             return
         if not isinstance(theta, Mapping):
-            raise TypeError(f"Model: theta must be a dict region -> parameters, got {type(theta).__name__}")
+            raise CalibTypeError(f"Model: theta must be a dict region -> parameters, got {type(theta).__name__}")
         for region in self.regions:
             if region.name not in theta:
-                raise ValueError(f"Model: theta has no parameters for region {region.name!r}; "
-                                 f"give {{{region.name!r}: {{...}}}}")
+                raise CalibValueError(f"Model: theta has no parameters for region {region.name!r}; "
+                                      f"give {{{region.name!r}: {{...}}}}")
             region.material.check_parameters(theta[region.name])
 
     # The energy -------------------------------------------------------------------------------
@@ -409,7 +410,7 @@ class Model:
         (:meth:`displacement` gives the nodal field). Differentiable in ``theta`` and ``loading``.
         """
         if not (isinstance(steps, int) and steps >= 1):
-            raise ValueError(f"Model.solve: steps must be a positive integer, got {steps!r}")
+            raise CalibValueError(f"Model.solve: steps must be a positive integer, got {steps!r}")
         if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(theta)):
             self.check_parameters(theta)
         loading = self.loading() if loading is None else loading

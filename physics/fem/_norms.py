@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from ._elements import ELEMENTS, cell_geometry
+from calib._errors import CalibValueError
 
 __all__ = ["l2_error", "energy_error"]
 
@@ -35,25 +36,25 @@ __all__ = ["l2_error", "energy_error"]
 def _rule(element, degree):
     """The element's rule of ``degree``, or of the highest degree it has (2 for tetrahedra)."""
     if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)) or degree < 1:
-        raise ValueError(f"degree must be a positive integer, got {degree!r}")
+        raise CalibValueError(f"degree must be a positive integer, got {degree!r}")
     for d in range(int(degree), 0, -1):
         try:
             return element.quadrature(d)
         except ValueError:
             continue
-    raise ValueError(f"no quadrature rule for {element.name!r} cells")  # pragma: no cover
+    raise CalibValueError(f"no quadrature rule for {element.name!r} cells")  # pragma: no cover
 
 
 def _evaluate(mesh, displacement, degree):
     """Quadrature points ``(c, q, dim)``, weights ``(c, q)``, ``u_h`` ``(c, q, dim)`` and the
     gradient of ``u_h`` ``(c, q, dim, dim)`` (``[..., i, j] = d u_i / d X_j``)."""
     if mesh.cell_type not in ELEMENTS:
-        raise ValueError(f"unsupported cell type {mesh.cell_type!r}")
+        raise CalibValueError(f"unsupported cell type {mesh.cell_type!r}")
     element = ELEMENTS[mesh.cell_type]
     u = np.asarray(displacement, dtype=np.float64)
     if u.shape != (mesh.n_nodes, mesh.dim):
-        raise ValueError(f"displacement must have shape (n_nodes, dim) = ({mesh.n_nodes}, "
-                         f"{mesh.dim}), got {u.shape}")
+        raise CalibValueError(f"displacement must have shape (n_nodes, dim) = ({mesh.n_nodes}, "
+                              f"{mesh.dim}), got {u.shape}")
     rule = _rule(element, degree)
     grads, weights, values = cell_geometry(mesh.points, mesh.cells, element, rule)
     positions = np.einsum("qk,cka->cqa", values, mesh.points[mesh.cells])
@@ -67,8 +68,8 @@ def _call(fn, positions, shape, what):
     c, q, dim = positions.shape
     out = np.asarray(fn(positions.reshape(-1, dim)), dtype=np.float64)
     if out.shape != (c * q,) + shape:
-        raise ValueError(f"{what} must return shape (n,) + {shape} for n points, got {out.shape} "
-                         f"for n = {c * q}")
+        raise CalibValueError(f"{what} must return shape (n,) + {shape} for n points, got {out.shape} "
+                              f"for n = {c * q}")
     return out.reshape((c, q) + shape)
 
 
