@@ -9,8 +9,12 @@ m, kN/m³); in 2D (plane strain) energies and forces are per unit thickness.
 from ._boundary import BodyForce, Dirichlet, Pressure, Traction, gravity
 from ._elements import ELEMENTS, Quadrature, ReferenceElement
 from ._generators import annulus, assign_layers, assign_regions, box, plate_with_hole, rectangle
-from ._materials import (FiniteStrain, HoulsbyAmorosiRojas, LinearElastic, Material, NeoHookean,
-                         SmallStrain, lame_from_bulk_shear, lame_from_young_poisson)
+from ._houlsby_amorosi_rojas import HoulsbyAmorosiRojas
+from ._lame import lame_from_bulk_shear, lame_from_young_poisson
+from ._linear_elastic import LinearElastic
+from ._material import Material
+from ._neo_hookean import NeoHookean
+from ._user_materials import FiniteStrain, SmallStrain
 from ._mesh import Mesh
 from ._meshio import from_meshio, read_mesh, to_meshio, write_mesh
 from ._norms import energy_error, l2_error

@@ -31,7 +31,7 @@ import calib
 from ._assembly import element_dofs, sparsity_pattern
 from ._boundary import BodyForce, Dirichlet, Pressure, Traction
 from ._elements import ELEMENTS, FACET_OF, cell_geometry, facet_geometry
-from ._materials import Material
+from ._material import Material
 from calib._errors import CalibTypeError, CalibValueError
 
 

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from physics.fem._materials import (FiniteStrain, HoulsbyAmorosiRojas, LinearElastic, NeoHookean,
-                                    SmallStrain, lame_from_bulk_shear, lame_from_young_poisson)
+from physics.fem import (FiniteStrain, HoulsbyAmorosiRojas, LinearElastic, NeoHookean,
+                         SmallStrain, lame_from_bulk_shear, lame_from_young_poisson)
 
 E, NU = 200.0, 0.3                       # any consistent stress unit
 LAM, MU = lame_from_young_poisson(E, NU)
