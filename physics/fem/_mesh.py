@@ -3,6 +3,13 @@
 Cells are always stored with a positive Jacobian and named boundary facets always with their
 normal pointing out of the domain, whatever orientation the caller gave, so that the assembly
 code never has to care about orientation.
+
+Re-orienting a cell is right when only its node *order* is off (a mesh written clockwise, or cells
+listed in any order). It is wrong when the cell's *geometry* is inverted, e.g. an interior node
+dragged past its neighbours: flipped, such a cell overlaps them and the integrals count that
+area twice. The two cases are told apart topologically: in a valid mesh every interior facet is
+shared by exactly two positively oriented cells, which run through it in opposite directions (they
+lie on opposite sides of it). A tangled mesh fails that test and is refused.
 """
 
 from __future__ import annotations
@@ -163,7 +170,7 @@ class Mesh:
         if np.any(repeats):
             bad = int(np.flatnonzero(repeats)[0])
             raise CalibValueError(f"Mesh: cell {bad} repeats a node: {cells[bad].tolist()}")
-        cells = self._oriented_cells(points, cells)
+        cells, flipped = self._oriented_cells(points, cells)
 
         tags = (np.zeros(len(cells), np.int64) if self.cell_tags is None
                 else np.asarray(self.cell_tags))
@@ -176,6 +183,7 @@ class Mesh:
         for name, value in (("points", points), ("cells", cells), ("cell_tags", tags),
                             ("region_names", region_names)):
             object.__setattr__(self, name, value)
+        self._check_untangled(flipped)
         # The facet lookup below uses the (cached) face table of the oriented cells.
         boundaries = {}
         for name, facets in (self.boundaries or {}).items():
@@ -206,8 +214,12 @@ class Mesh:
             raise CalibValueError(f"Mesh: {what} row {row} has node ids {array[row].tolist()} out of "
                                   f"range for {n_nodes} nodes (valid ids are 0..{n_nodes - 1})")
 
-    def _oriented_cells(self, points: np.ndarray, cells: np.ndarray) -> np.ndarray:
-        """Flip the cells with negative Jacobian; refuse degenerate ones."""
+    def _oriented_cells(self, points: np.ndarray, cells: np.ndarray):
+        """Flip the cells with negative Jacobian; refuse degenerate ones.
+
+        Returns ``(cells, flipped)``: the oriented connectivity and which cells were flipped,
+        ``(n_cells,)`` bool.
+        """
         nv = _CELL_TYPES[self.cell_type]["nv"]
         det = _signed_measures(points, cells[:, :nv])
         x = points[cells[:, :nv]]
@@ -223,7 +235,65 @@ class Mesh:
         if np.any(flip):
             cells = cells.copy()
             cells[flip] = cells[flip][:, _FLIP[self.cell_type]]
-        return cells
+        return cells, flip
+
+    def _check_untangled(self, flipped: np.ndarray) -> None:
+        """Refuse a mesh whose cells overlap: an interior facet shared by more than two cells, or
+        by two cells on the same side of it (after re-orientation).
+
+        With the cells positively oriented, each local facet lists its vertices outward; two
+        cells on opposite sides of a shared facet list it in orders of opposite parity (2D: the
+        edge as ``(a, b)`` and ``(b, a)``). Equal parity means the cells overlap: one of them is
+        inverted. Cost: one pass over the face table (which the boundaries need anyway).
+        """
+        spec = _CELL_TYPES[self.cell_type]
+        faces, keys, ids, counts = self._face_table
+        n_local = len(spec["faces"])
+        if np.any(counts > 2):
+            facet = int(np.flatnonzero(counts > 2)[0])
+            rows = np.flatnonzero(ids == facet)
+            raise CalibValueError(
+                f"Mesh: the facet with nodes {keys[rows[0]].tolist()} is shared by {len(rows)} cells "
+                f"({(rows // n_local).tolist()}); in a conforming mesh an interior facet belongs to "
+                f"exactly two cells. Remove the duplicated or overlapping cells "
+                f"({int(np.sum(counts > 2))} such facet(s) in all)")
+        vertices = faces[:, :keys.shape[1]]
+        # Parity of each facet's vertex order relative to its sorted key: its number of inversions.
+        pairs = [(i, j) for i in range(vertices.shape[1]) for j in range(i + 1, vertices.shape[1])]
+        parity = sum((vertices[:, i] > vertices[:, j]).astype(np.int64) for i, j in pairs) % 2
+        parity_sum = np.bincount(ids, weights=parity, minlength=len(counts))
+        same_side = (counts == 2) & (parity_sum != 1)
+        if not np.any(same_side):
+            return
+        rows = np.flatnonzero(same_side[ids])
+        cells = np.unique(rows // n_local)
+        # The inverted cells are those whose given orientation is the minority among all cells:
+        # the others were merely listed in the mesh's own (possibly clockwise) order.
+        minority = not flipped.mean() > 0.5
+        inverted = cells[flipped[cells] == minority]
+        if inverted.size == 0:
+            inverted = cells
+        nv = spec["nv"]
+        common = functools.reduce(np.intersect1d, [self.cells[c, :nv] for c in inverted])
+        measures = np.abs(self.cell_volumes())
+        exterior = faces[counts[ids] == 1, :keys.shape[1]]
+        centre = self.points.mean(axis=0)
+        enclosed = abs(np.sum(np.einsum("ni,ni->n", _facet_normals(self.points, exterior),
+                                        self.points[exterior[:, 0]] - centre)))
+        enclosed /= 2.0 if self.dim == 2 else 6.0
+        what = "areas" if self.dim == 2 else "volumes"
+        shown = inverted[:5].tolist()
+        more = " ..." if inverted.size > 5 else ""
+        suspects = (f"they share node(s) {common.tolist()}, one of which has probably been moved "
+                    "past its neighbours" if common.size else
+                    "some of their nodes have probably been moved past their neighbours")
+        raise CalibValueError(
+            f"Mesh: the mesh is tangled: cell(s) {shown}{more} (nodes "
+            f"{self.cells[inverted[:5], :nv].tolist()}{more}) are inverted and overlap their "
+            f"neighbours across {int(np.sum(same_side))} interior facet(s); {suspects}. "
+            f"Re-orienting the cells would count the overlap twice (the cell {what} sum to "
+            f"{measures.sum():.6g}, the boundary encloses {enclosed:.6g}). Move the node(s) "
+            "back inside the polygon of their neighbours, or regenerate the mesh")
 
     def _region_names(self, tags: np.ndarray) -> dict:
         present = set(np.unique(tags).tolist())
