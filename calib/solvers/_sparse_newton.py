@@ -9,11 +9,16 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ..sparse._factor import METHODS, resolve_method
+from .._errors import CalibTypeError, CalibValueError
+from .._result import RESULTS
+from ..sparse._factor import METHODS, Status, resolve_method
 from ..sparse._hessian import SparseHessian
 from ..sparse._solve import host_solve, host_solve_near, tangent_solve
-from ._base import AbstractSolver, accept_step, backtrack, check_positive, hold_when_converged
-from .._errors import CalibTypeError, CalibValueError
+from ._base import AbstractSolver, accept_step, backtrack, check_positive
+
+# A step on a singular tangent that lowers max |force| by less than this factor makes no progress
+# towards an equilibrium (a load on a free rigid-body motion has none): the solve stops there.
+_SINGULAR_PROGRESS = 0.9
 
 
 class SparseNewtonState(NamedTuple):
@@ -25,6 +30,7 @@ class SparseNewtonState(NamedTuple):
     tangent: jax.Array  # (nnz,) values of the last tangent matrix solved with (cached on the host)
     initial_force: jax.Array  # max |g(x0)|, the scale of the relative tolerance
     n_linear: jax.Array  # Krylov iterations so far (0 for direct solves)
+    status: jax.Array  # int32 calib.sparse.Status of the last host solve (0: OK)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +50,16 @@ class SparseNewton(AbstractSolver):
     solver), so the backward pass costs one back-substitution for a linear problem and two or three
     (the tangent of the last step differs from the one at the solution by the last step's size)
     for a nonlinear one.
+
+    Failures of the linear algebra are reported as such (``Solution.result``), never as a bad start
+    or non-finite energy: a factorisation that breaks down even with a diagonal shift, or an
+    AMG-CG solve stopped at ``max_linear_steps`` in a solve that then fails to converge, gives
+    ``RESULTS.linear_solve_failed``; a numerically singular tangent on which the shifted steps make
+    no progress (a body without enough supports under a load on its free motion) stops the solve
+    with ``RESULTS.singular``. :func:`calib.sparse.statistics` counts the host work.
+
+    Under ``jax.vmap`` the host receives the batch in one call and skips members that have
+    finished; the factorisation cache grows to hold every member's, so the adjoint reuses them.
 
     Attributes:
         hessian: the :class:`calib.SparseHessian` of the energy (pattern and values). The state must
@@ -86,11 +102,14 @@ class SparseNewton(AbstractSolver):
     def resolved_method(self) -> str:
         return resolve_method(self.method, self.hessian.size, self.amg_threshold)
 
-    def _solve(self, values, b, differentiable):
-        args = (self.hessian, self.resolved_method, self.linear_rtol, self.max_linear_steps)
+    def _host_args(self):
+        return self.hessian, self.resolved_method, self.linear_rtol, self.max_linear_steps
+
+    def _solve(self, values, b, differentiable, active):
+        """The Newton step: ``(p, Krylov iterations, status)``; zero where not ``active``."""
         if differentiable:
-            return tangent_solve(*args, values, b), jnp.asarray(0, jnp.int32)
-        return host_solve(*args, lax.stop_gradient(values), b)
+            return tangent_solve(*self._host_args(), values, b, active)
+        return host_solve(*self._host_args(), lax.stop_gradient(values), b, active)
 
     def tolerance(self, state):
         return jnp.maximum(self.tol, self.rtol * state.initial_force)
@@ -105,7 +124,8 @@ class SparseNewton(AbstractSolver):
         tangent = jnp.zeros(self.hessian.nnz, x0.dtype)
         force = lax.stop_gradient(jnp.max(jnp.abs(grad), initial=0.0))
         zero = jnp.asarray(0, jnp.int32)
-        return SparseNewtonState(x0, value, grad, zero, jnp.asarray(False), tangent, force, zero)
+        return SparseNewtonState(x0, value, grad, zero, jnp.asarray(False), tangent, force, zero,
+                                 zero)
 
     def _line_search(self, fn, x, value, grad, p, params):
         slope = jnp.vdot(grad, p)
@@ -123,15 +143,31 @@ class SparseNewton(AbstractSolver):
 
     def step(self, fn, state, params, differentiable):
         theta, args = params
+        # A finished state (converged, stalled, non-finite) is held; under vmap the loop still runs
+        # for it until the last member finishes, so its host solve is skipped.
+        done = lax.stop_gradient(self.finished(state))
         values = self.hessian.values(state.x, theta, *args)
-        p, iterations = self._solve(values, -state.grad, differentiable)
+        p, iterations, status = self._solve(values, -state.grad, differentiable, ~done)
         frozen = lax.stop_gradient((state.x, state.value, state.grad, p, params))
         t, f_t, g_t, ok = self._line_search(fn, *frozen)
         x_new, f_new, g_new = accept_step(fn, state, p, t, f_t, g_t, ok, params, differentiable)
-        new = SparseNewtonState(x_new, f_new, g_new, state.n_steps + 1, ~ok,
+        force = jnp.max(jnp.abs(lax.stop_gradient(state.grad)), initial=0.0)
+        new_force = jnp.max(jnp.abs(lax.stop_gradient(g_new)), initial=0.0)
+        drifting = (status == Status.SINGULAR) & ~(new_force < _SINGULAR_PROGRESS * force)
+        new = SparseNewtonState(x_new, f_new, g_new, state.n_steps + 1, ~ok | drifting,
                                 lax.stop_gradient(values), state.initial_force,
-                                state.n_linear + iterations)
-        return hold_when_converged(self, state, new)
+                                state.n_linear + iterations, status)
+        held = jax.tree.map(lambda n, o: jnp.where(done, o, n), new, state)
+        return held._replace(n_steps=new.n_steps)
+
+    def result(self, state):
+        """The base classification, except that an unconverged solve whose last linear solve
+        failed, stopped unconverged or met a singular tangent says so."""
+        base = super().result(state)
+        status = state.status
+        own = jnp.where(status == Status.SINGULAR, RESULTS.singular, RESULTS.linear_solve_failed)
+        keep = self.converged(state) | (status == Status.OK)
+        return jnp.where(keep, base, own).astype(jnp.int32)
 
     def curvature(self, state):
         """The values of the last tangent matrix; its factorisation is in the host cache."""
@@ -156,6 +192,7 @@ class SparseNewton(AbstractSolver):
         inverse of the tangent at the solution; with AMG, CG on that tangent itself."""
         if isinstance(curvature, tuple):
             stale, current = curvature
-            return host_solve_near(self.hessian, self.resolved_method, self.linear_rtol,
-                                   self.max_linear_steps, stale, current, v)[0]
-        return self._solve(curvature, v, False)[0]
+            return host_solve_near(*self._host_args(), stale, current, v)[0]
+        # Not a Newton step: the plain inverse of the factorised tangent, no descent shift. A
+        # failure gives NaN, which the adjoint's true-residual check reports as unconverged.
+        return host_solve(*self._host_args(), lax.stop_gradient(curvature), v, descent=False)[0]

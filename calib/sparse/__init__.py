@@ -1,7 +1,10 @@
-"""Sparse tangents: a Hessian with a fixed pattern, and host factorisations the adjoint can reuse."""
+"""Sparse tangents: a Hessian with a fixed pattern, host factorisations the adjoint can reuse, and
+statistics of the host work (:func:`statistics`)."""
 
 from ._factor import CACHE as FACTOR_CACHE
-from ._factor import has_cholmod
+from ._factor import Status, has_cholmod
 from ._hessian import SparseHessian
+from ._stats import SparseStatistics, statistics
 
-__all__ = ["FACTOR_CACHE", "SparseHessian", "has_cholmod"]
+__all__ = ["FACTOR_CACHE", "SparseHessian", "SparseStatistics", "Status", "has_cholmod",
+           "statistics"]

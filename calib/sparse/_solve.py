@@ -1,4 +1,12 @@
-"""JAX-side sparse tangent solves: a host callback, made differentiable as a linear solve."""
+r"""JAX-side sparse tangent solves: host callbacks, made differentiable as a linear solve.
+
+Under ``jax.vmap`` the callbacks receive the whole batch at once (``vmap_method="expand_dims"``:
+batched inputs carry leading batch axes, unbatched ones axes of size 1) and solve its members one
+after the other in a single host call, so the factorisation cache can be sized for the batch
+(:class:`calib.sparse._factor.FactorCache`) and a batch of ``B`` costs about ``B`` single solves.
+Members whose solve has already finished (``active`` false: a converged member of a batched Newton
+loop, which still runs until the last member converges) cost nothing.
+"""
 
 from __future__ import annotations
 
@@ -9,45 +17,114 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._factor import solve_near, solve_tangent
+from ._factor import CACHE, Status, _solve_near, _solve_tangent, check_shapes, run_host
+from . import _stats
 
 
-def _host(hessian, method, rtol, max_iterations, values, b):
-    x, report = solve_tangent(hessian, values, b, method=method, rtol=rtol,
-                              max_iterations=max_iterations)
-    return x.astype(b.dtype), np.int32(report.iterations)
+def _batch_shape(arrays_and_ranks) -> tuple[int, ...]:
+    """The broadcast leading (batch) shape of callback inputs with the given per-member ranks."""
+    return np.broadcast_shapes(*(np.shape(a)[:np.ndim(a) - rank] for a, rank in arrays_and_ranks))
 
 
-def host_solve(hessian, method: str, rtol: float, max_iterations: int, values, b):
-    """``H^{-1} b`` on the host (cached factorisation); returns ``(x, iterations)``. Not differentiable."""
-    shapes = (jax.ShapeDtypeStruct(b.shape, b.dtype), jax.ShapeDtypeStruct((), jnp.int32))
-    callback = functools.partial(_host, hessian, method, rtol, max_iterations)
-    return jax.pure_callback(callback, shapes, values, b, vmap_method="sequential")
+def _member(array, index, rank):
+    """Batch member ``index`` of ``array`` (axes of size 1 broadcast)."""
+    lead = np.ndim(array) - rank
+    return array[tuple(i if n > 1 else 0 for i, n in zip(index, np.shape(array)[:lead]))]
 
 
-def tangent_solve(hessian, method: str, rtol: float, max_iterations: int, values, b):
+def _host_tangent(hessian, method, rtol, max_iterations, descent, values, b, active):
+    batch = _batch_shape(((values, 1), (b, 1), (active, 0)))
+    x = np.zeros(batch + b.shape[-1:], b.dtype)
+    iterations = np.zeros(batch, np.int32)
+    status = np.zeros(batch, np.int32)
+
+    def work():
+        for index in np.ndindex(*batch):
+            v = _member(values, index, 1)
+            if not _member(active, index, 0):
+                # Finished: keep its factorisation alive for the adjoint, solve nothing.
+                CACHE.touch(CACHE.key(hessian, v, method))
+                _stats.record(skipped=1)
+                continue
+            x[index], report = _solve_tangent(hessian, v, _member(b, index, 1), method=method,
+                                              rtol=rtol, max_iterations=max_iterations,
+                                              descent=descent)
+            iterations[index], status[index] = report.iterations, int(report.status)
+
+    run_host(work, int(np.prod(batch, dtype=int)))
+    return x, iterations, status
+
+
+def _result_shapes(b):
+    return (jax.ShapeDtypeStruct(b.shape, b.dtype), jax.ShapeDtypeStruct((), jnp.int32),
+            jax.ShapeDtypeStruct((), jnp.int32))
+
+
+def host_solve(hessian, method: str, rtol: float, max_iterations: int, values, b, active=True, *,
+               descent: bool = True):
+    r"""``H^{-1} b`` on the host (cached factorisation); not differentiable.
+
+    Args:
+        values: ``(nnz,)`` tangent values; b: ``(size,)``; active: bool, ``False`` skips the solve
+            (the answer is then zero).
+        descent: a Newton step (``b = -g``): retry with a diagonal shift until :math:`b \cdot x > 0`.
+
+    Returns ``(x, iterations, status)``: the answer, the Krylov iterations and the
+    :class:`calib.sparse._factor.Status` code (int32; NaN ``x`` when ``Status.FAILED``).
+    """
+    check_shapes(hessian, values, b, "SparseNewton")
+    callback = functools.partial(_host_tangent, hessian, method, rtol, max_iterations, descent)
+    return jax.pure_callback(callback, _result_shapes(b), values, b, jnp.asarray(active, bool),
+                             vmap_method="expand_dims")
+
+
+def tangent_solve(hessian, method: str, rtol: float, max_iterations: int, values, b, active=True):
     r"""``H^{-1} b`` with ``H`` the sparse matrix of ``values``, differentiable in ``values`` and ``b``.
 
     A ``lax.custom_linear_solve`` whose operator is the JAX sparse product (used only for
     derivatives) and whose solve is the host factorisation: the derivative of :math:`H^{-1}b` is
     another solve with :math:`H` (symmetric), which finds the factorisation in the cache.
+    Returns ``(x, iterations, status)`` as :func:`host_solve`.
     """
+    frozen = lax.stop_gradient(values)
 
     def solve(_, rhs):
-        return host_solve(hessian, method, rtol, max_iterations, lax.stop_gradient(values), rhs)[0]
+        x, iterations, status = host_solve(hessian, method, rtol, max_iterations, frozen, rhs,
+                                           active)
+        return x, (iterations, status)
 
-    return lax.custom_linear_solve(functools.partial(hessian.matvec, values), b, solve, symmetric=True)
+    x, (iterations, status) = lax.custom_linear_solve(
+        functools.partial(hessian.matvec, values), b, solve, symmetric=True, has_aux=True)
+    return x, iterations, status
+
+
+def _host_near(hessian, method, rtol, max_iterations, values, current_values, b):
+    batch = _batch_shape(((values, 1), (current_values, 1), (b, 1)))
+    x = np.zeros(batch + b.shape[-1:], b.dtype)
+    iterations = np.zeros(batch, np.int32)
+    status = np.zeros(batch, np.int32)
+
+    def work():
+        for index in np.ndindex(*batch):
+            x[index], report = _solve_near(hessian, _member(values, index, 1),
+                                           _member(current_values, index, 1),
+                                           _member(b, index, 1), method=method, rtol=rtol,
+                                           max_iterations=max_iterations)
+            iterations[index], status[index] = report.iterations, int(report.status)
+
+    run_host(work, int(np.prod(batch, dtype=int)))
+    return x, iterations, status
 
 
 def host_solve_near(hessian, method: str, rtol: float, max_iterations: int, values, current_values,
                     b):
-    """:func:`calib.sparse._factor.solve_near` as a callback; returns ``(x, iterations)``."""
+    """:func:`calib.sparse._factor.solve_near` as a callback; returns ``(x, iterations, status)``
+    (NaN ``x`` and ``Status.FAILED`` when the solve broke down)."""
+    check_shapes(hessian, values, b, "SparseNewton adjoint")
+    check_shapes(hessian, current_values, b, "SparseNewton adjoint")
+    callback = functools.partial(_host_near, hessian, method, rtol, max_iterations)
+    return jax.pure_callback(callback, _result_shapes(b), values, current_values, b,
+                             vmap_method="expand_dims")
 
-    def callback(values, current_values, b):
-        x, iterations = solve_near(hessian, values, current_values, b, method=method, rtol=rtol,
-                                   max_iterations=max_iterations)
-        return x.astype(b.dtype), np.int32(iterations)
 
-    shapes = (jax.ShapeDtypeStruct(b.shape, b.dtype), jax.ShapeDtypeStruct((), jnp.int32))
-    return jax.pure_callback(callback, shapes, values, current_values, b,
-                             vmap_method="sequential")
+__all__ = ["Status", "host_solve", "host_solve_near", "tangent_solve"]
