@@ -294,18 +294,51 @@ class Model:
         """The reference state (no displacement): a start for :func:`calib.equilibrium`."""
         return jnp.zeros(self.n_free)
 
-    def check_parameters(self, theta: Any) -> None:
-        """Raise a clear error when ``theta`` lacks a parameter or has an inadmissible value."""
+    def _parameters_by_region(self, theta: Any):
+        """``(region, its theta, its name for messages)`` for each region, after checking that a
+        multi-region ``theta`` is a mapping with an entry per region."""
         if self.single_material:
-            self.regions[0].material.check_parameters(theta)
-            return
+            region = self.regions[0]
+            return [(region, theta, f"Model region {region.name!r}")]
         if not isinstance(theta, Mapping):
-            raise CalibTypeError(f"Model: theta must be a dict region -> parameters, got {type(theta).__name__}")
+            raise CalibTypeError(f"Model: theta must be a dict region -> parameters, got "
+                                 f"{type(theta).__name__}")
         for region in self.regions:
             if region.name not in theta:
                 raise CalibValueError(f"Model: theta has no parameters for region {region.name!r}; "
                                       f"give {{{region.name!r}: {{...}}}}")
-            region.material.check_parameters(theta[region.name])
+        return [(region, theta[region.name], f"Model region {region.name!r}")
+                for region in self.regions]
+
+    def check_parameters(self, theta: Any) -> None:
+        """Raise a clear error when ``theta`` lacks a parameter or has an inadmissible value.
+
+        Host side: names, structure and the values that are concrete; traced values (inside
+        ``jit``/``grad``) are checked at run time by :meth:`checked`, which :meth:`solve` calls.
+        """
+        for region, theta_r, where in self._parameters_by_region(theta):
+            region.material.check_parameters(theta_r, where=where)
+
+    def checked(self, theta: Any) -> Any:
+        """``theta`` unchanged, after :meth:`check_parameters`, with a run-time check of the values
+        that are traced.
+
+        Inside ``jit``/``grad``/``vmap`` (where an optimiser calls :meth:`solve`) the values cannot
+        be read on the host; one :func:`equinox.branched_error_if` per region then raises, if the
+        compiled computation runs on a value outside its material's range (e.g. ``nu = 0.5``,
+        ``E < 0``, a ``nan``), a runtime error naming the region, the material, the parameter, the
+        range and the fix, instead of a solver that quietly returns nonsense. Pass the returned
+        ``theta`` on (e.g. to :func:`calib.equilibrium` with :meth:`energy`) so that the check is
+        part of the computation; derivatives flow through it unchanged.
+        """
+        by_region = self._parameters_by_region(theta)
+        if self.single_material:
+            region, theta_r, where = by_region[0]
+            return region.material.checked(theta_r, where=where)
+        checked = dict(theta)
+        for region, theta_r, where in by_region:
+            checked[region.name] = region.material.checked(theta_r, where=where)
+        return checked
 
     # The energy -------------------------------------------------------------------------------
     def _theta(self, theta, region: _Region):
@@ -408,11 +441,18 @@ class Model:
 
         Returns the :class:`calib.Solution` of the last step; ``Solution.x`` is the free-DOF vector
         (:meth:`displacement` gives the nodal field). Differentiable in ``theta`` and ``loading``.
+
+        Raises:
+            KeyError, ValueError: ``theta`` misses a parameter or has a concrete value out of range
+                (:meth:`check_parameters`).
+            jax.errors.JaxRuntimeError: under ``jit``/``grad``, when a traced parameter is out of
+                range or not finite (:meth:`checked`); the message names the region, the material,
+                the parameter and its range.
         """
         if not (isinstance(steps, int) and steps >= 1):
             raise CalibValueError(f"Model.solve: steps must be a positive integer, got {steps!r}")
-        if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(theta)):
-            self.check_parameters(theta)
+        # Names and concrete values on the host; traced values (an optimiser's) at run time.
+        theta = self.checked(theta)
         loading = self.loading() if loading is None else loading
         solver = self.newton() if solver is None else solver
         u = self.zeros() if u0 is None else jnp.asarray(u0)

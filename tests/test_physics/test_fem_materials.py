@@ -429,3 +429,51 @@ def test_check_parameters_accepts_valid_and_skips_tracers():
         NeoHookean().check_parameters([MU, LAM])
     with pytest.raises(TypeError, match="theta\\['mu'\\] must be a number"):
         NeoHookean().check_parameters({"mu": "soft", "lam": 1.0})
+
+
+# --------------------------------------------------------------------------------------------------
+# checked: the same ranges on traced values (under jit, grad, vmap), where an optimiser calls them
+# --------------------------------------------------------------------------------------------------
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def jit_checked_density(material, theta):
+    return material.density(random_grad_u(10), material.checked(theta, where="region 'clay'"))
+
+
+@pytest.mark.parametrize("material, theta, message", [
+    (LinearElastic(), {"E": 1.0, "nu": 0.5},
+     r"region 'clay', LinearElastic\('E_nu'\): nu is out of range .* it needs -1 < nu < 0.5"),
+    (LinearElastic(), {"E": -1.0, "nu": 0.3}, r"LinearElastic\('E_nu'\): E is out of range"),
+    (LinearElastic("K_G"), {"K": 1.0, "G": 0.0}, r"G is out of range .* it needs G > 0"),
+    (LinearElastic("lame"), {"lam": -1.0, "mu": 1.0}, r"lam is out of range .* lam > -2 mu/3"),
+    (NeoHookean(), {"mu": -2.0, "lam": 1.0}, r"NeoHookean: mu is out of range .* mu > 0"),
+    (NeoHookean(), {"mu": np.nan, "lam": 1.0}, r"NeoHookean: mu is not finite"),
+    (HoulsbyAmorosiRojas(), {**HAR, "n": 1.0}, r"HoulsbyAmorosiRojas: n is out of range .* 0 <= n < 1"),
+    (HoulsbyAmorosiRojas(), {**HAR, "p0": np.array([10.0, -3.0])}, r"p0 is out of range .* p0 > 0"),
+])
+def test_checked_names_the_parameter_under_jit(material, theta, message):
+    with pytest.raises(RuntimeError, match=message) as error:
+        jit_checked_density(material, as_theta(theta))
+    # The fix is part of the message.
+    assert "give" in str(error.value) and "transform" in str(error.value)
+
+
+def test_checked_under_grad_and_vmap_and_valid_values_unaffected():
+    material, grad_u = HoulsbyAmorosiRojas(), random_grad_u(11, 1e-3)
+
+    def density(theta):
+        return material.density(grad_u, material.checked(theta))
+
+    theta = as_theta(HAR)
+    np.testing.assert_allclose(jax.grad(density)(theta)["k"],
+                               jax.grad(lambda t: material.density(grad_u, t))(theta)["k"],
+                               rtol=1e-15)
+    with pytest.raises(RuntimeError, match="HoulsbyAmorosiRojas: g is out of range"):
+        jax.grad(density)(as_theta({**HAR, "g": -1.0}))
+    batch = {**theta, "p_a": jnp.asarray([100.0, -100.0])}
+    with pytest.raises(RuntimeError, match="p_a is out of range"):
+        jax.vmap(density, in_axes=({**{p: None for p in HAR}, "p_a": 0},))(batch)
+    # Concrete values are checked on the host, with the value in the message.
+    with pytest.raises(ValueError, match="g = -1 is out of range"):
+        material.checked({**HAR, "g": -1.0})
