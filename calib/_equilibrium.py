@@ -8,9 +8,12 @@ from typing import Any, Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._diagnostics import warn_forward
+from ._closure import convert, rebuild
+from ._diagnostics import call_site, warn_forward
+from ._options import merge_options, split_options
 from ._envelope import envelope_energy
 from ._result import RESULTS
 from ._solution import Solution
@@ -29,7 +32,7 @@ def equilibrium(
     adjoint: AbstractAdjoint | None = None,
     throw: bool = False,
     warn: bool = True,
-    check_stability: bool = False,
+    check_stability: bool | None = None,
     stability_iterations: int = 50,
 ) -> Solution:
     r"""Minimise ``energy(x, theta, *args)`` over ``x`` from ``x0``: :math:`x^*(\theta)`.
@@ -40,10 +43,13 @@ def equilibrium(
     changes which equilibrium is found.
 
     Args:
-        energy: ``energy(x, theta, *args) -> scalar``, pure and jit-able. It is a static argument of
-            an internal ``jit``: pass the same function object each time to avoid recompiling (not a
-            fresh ``lambda``/``partial`` per call).
-        x0: starting state, a pytree of floating arrays (e.g. positions of shape ``(N, 3)``).
+        energy: ``energy(x, theta, *args) -> scalar``, pure and jit-able. It is closure-converted:
+            arrays it closes over become traced inputs (differentiable, like ``args``), and a fresh
+            ``lambda``/``partial`` made by the same code over the same non-array values reuses the
+            compiled solve. Numeric options of ``solver`` and ``adjoint`` (tolerances, step sizes)
+            are traced too: changing them does not recompile.
+        x0: starting state, a pytree of floating arrays (e.g. positions of shape ``(N, 3)``); a
+            (nested) list of numbers is taken as one array.
         theta: parameters, a pytree (usually a dict of named arrays).
         *args: further arrays passed to ``energy`` (data, reference positions, a strain …).
         solver: :class:`calib.LBFGS` (default), :class:`calib.FIRE`, :class:`calib.NewtonCG`,
@@ -55,10 +61,15 @@ def equilibrium(
             and a :class:`calib.NonConvergenceWarning` is emitted (unless ``warn=False``).
         warn: with ``throw=False``, emit the warning; ``False`` leaves the failure in
             ``Solution.result`` only (for callers that retry and report themselves).
-        check_stability: estimate the smallest Hessian eigenvalue at the solution (Lanczos, known
-            zero modes of the adjoint's ``nullspace`` excluded) and report a saddle point
-            (``RESULTS.saddle_point``) when it is negative.
-        stability_iterations: Lanczos steps for ``check_stability``.
+        check_stability: ``True``: estimate the extreme Hessian eigenvalues at the solution
+            (Lanczos, known zero modes of the adjoint's ``nullspace`` excluded) and report a saddle
+            point (``RESULTS.saddle_point``) when the smallest is negative, or
+            ``RESULTS.unstable_spectrum`` when the estimates are not finite. ``None`` (default):
+            the same check, with a short probe of 20 Lanczos steps, only when the solver took no
+            step (a start that is already stationary, where the force test cannot tell a minimum
+            from a saddle or a maximum); a saddle reached after steps is still caught by the CG
+            adjoint's curvature test. ``False``: never.
+        stability_iterations: Lanczos steps for ``check_stability=True``.
 
     Returns:
         A :class:`calib.Solution`.
@@ -74,61 +85,118 @@ def equilibrium(
     if not isinstance(adjoint, AbstractAdjoint):
         raise CalibTypeError(f"equilibrium: adjoint must be an adjoint object such as calib.Implicit() or "
                              f"calib.Unrolled(steps=100), got {adjoint!r}")
+    x0 = _as_state(x0)
+    if check_stability not in (None, True, False):
+        raise CalibValueError(f"equilibrium: check_stability must be None (probe only a start that "
+                              f"is already stationary), True or False, got {check_stability!r}")
+    if isinstance(stability_iterations, bool) or not (isinstance(stability_iterations, int)
+                                                      and stability_iterations > 0):
+        raise CalibValueError(f"equilibrium: stability_iterations must be a positive int, got "
+                              f"{stability_iterations!r}")
+    energy_skeleton, closed_over = convert(energy)
+    solver_static, solver_options = split_options(solver)
+    adjoint_static, adjoint_options = split_options(adjoint)
+    return _equilibrium(energy_skeleton, solver_static, adjoint_static, bool(throw), bool(warn),
+                        check_stability, stability_iterations, x0, theta, args, closed_over,
+                        solver_options, adjoint_options)
+
+
+def _as_state(x0):
+    """Validate ``x0``; a (nested) list or tuple of plain numbers is taken as one array."""
+    if isinstance(x0, (list, tuple)) and x0 and all(
+            isinstance(leaf, (int, float)) and not isinstance(leaf, bool)
+            for leaf in jax.tree.leaves(x0)):
+        try:
+            x0 = np.asarray(x0, dtype=float)
+        except ValueError as error:  # ragged
+            raise CalibValueError(f"equilibrium: x0 is a ragged list of numbers ({error}); pass an "
+                                  "array, e.g. jnp.asarray(x0, dtype=float)") from None
     leaves = jax.tree.leaves(x0)
     if not leaves:
         raise CalibValueError("equilibrium: x0 is empty; pass the starting state (e.g. an (N, 3) array)")
     for path, leaf in jax.tree_util.tree_flatten_with_path(x0)[0]:
         dtype = jnp.result_type(leaf)
         if not jnp.issubdtype(dtype, jnp.floating):
-            where = jax.tree_util.keystr(path) or "x0"
-            raise CalibTypeError(f"equilibrium: x0{where if where != 'x0' else ''} has dtype {dtype}; the "
-                                 "state must be floating point, e.g. jnp.asarray(x0, dtype=float)")
-    if not (isinstance(stability_iterations, int) and stability_iterations > 0):
-        raise CalibValueError(f"equilibrium: stability_iterations must be a positive int, got "
-                              f"{stability_iterations!r}")
-    return _equilibrium(energy, solver, adjoint, bool(throw), bool(warn), bool(check_stability),
-                        stability_iterations, x0, theta, args)
+            where = jax.tree_util.keystr(path)
+            raise CalibTypeError(f"equilibrium: x0{where} has dtype {dtype}; the state must be "
+                                 "floating point, e.g. jnp.asarray(x0, dtype=float)")
+    return x0
+
+
+# Lanczos steps of the default stability probe (a start that is already stationary).
+_PROBE_ITERATIONS = 20
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))
-def _equilibrium(energy, solver, adjoint, throw, warn, check_stability, stability_iterations, x0, theta,
-                 args):
+def _equilibrium(energy_skeleton, solver, adjoint, throw, warn, check_stability,
+                 stability_iterations, x0, theta, args, closed_over, solver_options,
+                 adjoint_options):
     x0_flat, unravel = ravel_pytree(x0)
+
+    # The energy's closed-over arrays travel as the first extra argument, so they are traced (and
+    # differentiable by the adjoint) rather than compile-time constants.
+    def full_energy(x, theta, closed_over, *args):
+        return rebuild(energy_skeleton, closed_over)(x, theta, *args)
+
+    args = (closed_over, *args)
 
     def fn(x_flat, params):
         theta, args = params
-        value = energy(unravel(x_flat), theta, *args)
+        value = full_energy(unravel(x_flat), theta, *args)
         if jnp.ndim(value) != 0:
-            raise CalibTypeError(f"equilibrium: energy must return a scalar, got shape {jnp.shape(value)}")
+            raise CalibTypeError(f"equilibrium: energy must return a scalar, got shape "
+                                 f"{jnp.shape(value)}")
         return value
 
-    x_flat, stats = adjoint.solve(fn, solver, x0_flat, (theta, args), throw=throw, unravel=unravel)
+    x_flat, stats = adjoint.solve(fn, solver, x0_flat, (theta, args), throw=throw,
+                                  warn=warn and not throw, unravel=unravel,
+                                  options=(solver_options, adjoint_options))
+    adjoint = merge_options(adjoint, adjoint_options)
     result = stats.result
+    dtype = x_flat.dtype
 
-    nan = jnp.full((), jnp.nan, x0_flat.dtype)
+    nan = jnp.full((), jnp.nan, dtype)
     min_eig, max_eig = nan, nan
-    if check_stability:
+    if check_stability is not False:
         x_fixed = jax.lax.stop_gradient(x_flat)
         params = jax.lax.stop_gradient((theta, args))
-        _, hvp = jax.linearize(lambda y: jax.grad(fn)(y, params), x_fixed)
         basis = adjoint.nullspace_basis(x_fixed, unravel)
-        min_eig, max_eig = lanczos_extremes(hvp, x_flat.shape[0], x_flat.dtype,
-                                            stability_iterations, basis)
+
+        def spectrum(iterations):
+            _, hvp = jax.linearize(lambda y: jax.grad(fn)(y, params), x_fixed)
+            return lanczos_extremes(hvp, x_flat.shape[0], dtype, iterations, basis)
+
+        if check_stability:
+            min_eig, max_eig = spectrum(stability_iterations)
+            checked = jnp.asarray(True)
+        else:
+            # A start that is already stationary (no step taken) may be a saddle or a maximum: the
+            # force test cannot tell, and a symmetric start is common (a perfect crystal, a centred
+            # load). A short probe there costs a few Hessian-vector products, once.
+            checked = (stats.steps == 0) & (result == RESULTS.successful)
+            min_eig, max_eig = jax.lax.cond(
+                checked, lambda: spectrum(min(_PROBE_ITERATIONS, stability_iterations)),
+                lambda: (nan, nan))
+        finite = jnp.isfinite(min_eig) & jnp.isfinite(max_eig)
         # Negative beyond round-off relative to the stiffest mode: a saddle.
-        saddle = min_eig < -jnp.sqrt(jnp.finfo(x_flat.dtype).eps) * jnp.abs(max_eig)
-        result = jnp.where((result == RESULTS.successful) & saddle, RESULTS.saddle_point, result)
+        saddle = min_eig < -jnp.sqrt(jnp.finfo(dtype).eps) * jnp.abs(max_eig)
+        ok = result == RESULTS.successful
+        result = jnp.where(ok & checked & ~finite, RESULTS.unstable_spectrum,
+                           jnp.where(ok & checked & saddle, RESULTS.saddle_point, result))
 
     if throw:
-        messages = [RESULTS.message(c) for c in range(5)]
+        messages = [RESULTS.message(c, dtype) for c in range(max(RESULTS.codes()) + 1)]
         x_flat = eqx.branched_error_if(x_flat, result != RESULTS.successful, result, messages)
     elif warn:
-        jax.debug.callback(warn_forward, result)
+        jax.debug.callback(functools.partial(warn_forward, dtype=str(dtype), site=call_site()),
+                           result)
 
     x = unravel(x_flat)
-    value = (envelope_energy(energy, x, (theta, args)) if adjoint.envelope
-             else energy(x, theta, *args))
+    value = (envelope_energy(full_energy, x, (theta, args)) if adjoint.envelope
+             else full_energy(x, theta, *args))
     return Solution(x=x, energy=value, steps=stats.steps, max_force=stats.max_force,
-                    result=result.astype(jnp.int32), min_eigenvalue=min_eig, max_eigenvalue=max_eig)
+                    result=result.astype(jnp.int32), min_eigenvalue=min_eig, max_eigenvalue=max_eig,
+                    ift_residual=stats.ift_residual)
 
 
 def stability(energy: Callable, x: Any, theta: Any, *args: Any, nullspace=None, iterations: int = 50):

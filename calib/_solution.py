@@ -27,9 +27,15 @@ class Solution:
         min_eigenvalue: Lanczos estimate of the smallest Hessian eigenvalue at ``x`` (known zero
             modes excluded), NaN unless ``check_stability=True``.
         max_eigenvalue: the matching largest eigenvalue estimate (NaN unless checked).
+        ift_residual: unrolled adjoints only: how far their derivative is from satisfying the
+            implicit function theorem, :math:`\\|H\\dot x + \\partial_\\theta\\nabla E\\,\\dot\\theta\\| /
+            \\|\\partial_\\theta\\nabla E\\,\\dot\\theta\\|` in the probe direction
+            :math:`\\dot\\theta = \\theta` (NaN for :class:`calib.Implicit`, whose derivative solves it
+            to the linear solver's tolerance, and with ``check=False``).
     """
 
-    def __init__(self, x: Any, energy, steps, max_force, result, min_eigenvalue, max_eigenvalue):
+    def __init__(self, x: Any, energy, steps, max_force, result, min_eigenvalue, max_eigenvalue,
+                 ift_residual=None):
         self.x = x
         self.energy = energy
         self.steps = steps
@@ -37,8 +43,11 @@ class Solution:
         self.result = result
         self.min_eigenvalue = min_eigenvalue
         self.max_eigenvalue = max_eigenvalue
+        self.ift_residual = (jnp.full_like(jnp.asarray(max_force), jnp.nan) if ift_residual is None
+                             else ift_residual)
 
-    _fields = ("x", "energy", "steps", "max_force", "result", "min_eigenvalue", "max_eigenvalue")
+    _fields = ("x", "energy", "steps", "max_force", "result", "min_eigenvalue", "max_eigenvalue",
+               "ift_residual")
 
     def tree_flatten(self):
         return tuple(getattr(self, f) for f in self._fields), None
@@ -55,7 +64,8 @@ class Solution:
     def message(self) -> str:
         """The result in words (call outside ``jit``)."""
         codes = np.ravel(np.asarray(self.result))
-        return "; ".join(sorted({RESULTS.message(c) for c in codes}))
+        dtype = jax.tree.leaves(self.x)[0].dtype if jax.tree.leaves(self.x) else None
+        return "; ".join(sorted({RESULTS.message(c, dtype) for c in codes}))
 
     def __repr__(self):
         try:

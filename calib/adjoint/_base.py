@@ -17,6 +17,8 @@ class SolveStats(NamedTuple):
     steps: jax.Array  # int32
     max_force: jax.Array  # max |dE/dx| at the returned state
     result: jax.Array  # int32, a RESULTS code
+    # Unrolled modes: relative IFT residual of their derivative in a probe direction (NaN: n/a).
+    ift_residual: jax.Array | None = None
 
 
 def stats_of(solver, state) -> SolveStats:
@@ -48,9 +50,15 @@ class AbstractAdjoint:
 
     envelope: ClassVar[bool] = False
 
-    def solve(self, fn: Callable, solver, x0: jax.Array, params: Any, *, throw: bool,
-              unravel: Callable) -> tuple[jax.Array, SolveStats]:  # pragma: no cover - interface
-        """Minimise ``fn(x, params)`` from the flat ``x0``; differentiable with respect to ``params``."""
+    def solve(self, fn: Callable, solver, x0: jax.Array, params: Any, *, throw: bool, warn: bool,
+              unravel: Callable, options=({}, {})
+              ) -> tuple[jax.Array, SolveStats]:  # pragma: no cover - interface
+        """Minimise ``fn(x, params)`` from the flat ``x0``; differentiable with respect to ``params``.
+
+        ``solver`` and ``self`` come with their numeric options taken out (see
+        ``calib._options``); ``options = (solver_options, adjoint_options)`` holds them as data,
+        to be put back with ``merge_options`` inside whatever traced function uses them.
+        ``throw``/``warn``: how failures found later (in the backward pass) are reported."""
         raise NotImplementedError
 
     def nullspace_basis(self, x_flat, unravel):

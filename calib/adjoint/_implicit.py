@@ -18,9 +18,12 @@ from typing import Callable, ClassVar
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
-from .._diagnostics import report_adjoint
+from .._diagnostics import call_site, report_adjoint
+from .._options import merge_options
 from .._spectrum import orthonormal_columns, translation_modes
 from ..linear_solve import CG, AbstractLinearSolver, NeumannSeries
 from ._base import AbstractAdjoint, stats_of, zero_tangent
@@ -28,17 +31,25 @@ from .._errors import CalibTypeError
 
 
 def _check_nullspace(nullspace):
-    if nullspace is None or nullspace == "translations" or callable(nullspace):
+    if nullspace is None or callable(nullspace) or (isinstance(nullspace, str)
+                                                    and nullspace == "translations"):
+        return
+    if isinstance(nullspace, (jax.Array, np.ndarray)) and nullspace.ndim in (1, 2):
         return
     raise CalibTypeError(
-        f"nullspace must be None, 'translations' or a callable x -> modes of shape (k, n), got "
-        f"{nullspace!r}; wrap a fixed basis as `lambda x: basis`")
+        f"nullspace must be None, 'translations', a fixed basis array of shape (k, n) or a callable "
+        f"x -> modes of shape (k, n), got {nullspace!r}")
 
 
 def _basis(nullspace, x_flat, unravel):
     if nullspace is None:
         return None
-    modes = translation_modes(unravel(x_flat)) if nullspace == "translations" else nullspace(unravel(x_flat))
+    if isinstance(nullspace, str):
+        modes = translation_modes(unravel(x_flat))
+    elif callable(nullspace):
+        modes = nullspace(unravel(x_flat))
+    else:  # a fixed basis (traced data, see calib._options)
+        modes = nullspace
     return lax.stop_gradient(orthonormal_columns(modes, x_flat.shape[0], "nullspace"))
 
 
@@ -54,18 +65,26 @@ def _projected(hvp, basis):
     return (lambda v: project(hvp(project(v))) + basis @ (basis.T @ v)), project
 
 
-def hessian_solve(hvp, rhs, linear_solver, basis, preconditioner, *, throw: bool, forward_result):
+def hessian_solve(hvp, rhs, linear_solver, basis, preconditioner, *, throw: bool, warn: bool,
+                  forward_result):
     """Solve ``H v = rhs`` on the complement of the null space, reporting the solve."""
     operator, project = _projected(hvp, basis)
     if preconditioner is not None:
         preconditioner, _ = _projected(preconditioner, basis)
     name = type(linear_solver).__name__
+    site = call_site()
 
     def solve(matvec, b):
         v, info = linear_solver.solve(matvec, b, preconditioner)
-        jax.debug.callback(functools.partial(report_adjoint, name, not throw), info.residual,
-                           info.iterations, info.converged, forward_result)
+        negative = jnp.asarray(info.negative_curvature)
+        jax.debug.callback(functools.partial(report_adjoint, name, warn, site=site), info.residual,
+                           info.iterations, info.converged, forward_result, negative)
         if throw:
+            v = eqx.error_if(
+                v, negative,
+                f"adjoint linear solve ({name}) met negative curvature (p.Hp <= 0): the equilibrium "
+                "is a saddle point, not a minimum, and its implicit gradient describes an unstable "
+                "state. Perturb x0, or pass the energy's zero modes as Implicit(nullspace=...).")
             v = eqx.error_if(
                 v, ~info.converged,
                 f"adjoint linear solve ({name}) did not reach its tolerance; the gradient would be "
@@ -76,19 +95,24 @@ def hessian_solve(hvp, rhs, linear_solver, basis, preconditioner, *, throw: bool
     return project(v)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3, 4, 5))
-def _solve(fn, solver, linear_solver, nullspace_fn, precondition, throw, x0, params):
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3, 4, 5, 6))
+def _solve(fn, solver, adjoint, unravel, precondition, throw, warn, x0, params, options):
+    # ``solver`` and ``adjoint`` are static; their numeric options arrive as data in ``options``
+    # (a tracer may not hide inside a static argument of a custom_jvp).
+    solver = merge_options(solver, options[0])
     state = solver.run(fn, x0, params)
     curvature = solver.curvature(state) if precondition else None
     return state.x, stats_of(solver, state), curvature
 
 
 @_solve.defjvp
-def _solve_jvp(fn, solver, linear_solver, nullspace_fn, precondition, throw, primals, tangents):
-    x0, params = primals
-    _, params_dot = tangents
-    x, stats, curvature = _solve(fn, solver, linear_solver, nullspace_fn, precondition, throw, x0,
-                                 params)
+def _solve_jvp(fn, solver, adjoint, unravel, precondition, throw, warn, primals, tangents):
+    x0, params, options = primals
+    _, params_dot, _ = tangents
+    x, stats, curvature = _solve(fn, solver, adjoint, unravel, precondition, throw, warn, x0,
+                                 params, options)
+    solver = merge_options(solver, options[0])
+    adjoint = merge_options(adjoint, options[1])
     grad_x = jax.grad(fn)
     # Right-hand side: -(d/dtheta grad_x E) . theta_dot, one jvp of the gradient.
     _, mixed = jax.jvp(lambda p: grad_x(x, p), (params,), (params_dot,))
@@ -98,8 +122,9 @@ def _solve_jvp(fn, solver, linear_solver, nullspace_fn, precondition, throw, pri
         at_solution = solver.adjoint_curvature(lax.stop_gradient(curvature), lax.stop_gradient(x),
                                                lax.stop_gradient(params))
         preconditioner = functools.partial(solver.precondition, at_solution)
-    x_dot = hessian_solve(hvp, -mixed, linear_solver, nullspace_fn(x), preconditioner, throw=throw,
-                          forward_result=stats.result)
+    x_dot = hessian_solve(hvp, -mixed, adjoint.adjoint_linear_solver,
+                          adjoint.nullspace_basis(x, unravel), preconditioner, throw=throw,
+                          warn=warn, forward_result=stats.result)
     tangent_out = (x_dot, jax.tree.map(zero_tangent, stats), jax.tree.map(zero_tangent, curvature))
     return (x, stats, curvature), tangent_out
 
@@ -117,9 +142,9 @@ class Implicit(AbstractAdjoint):
         linear_solver: :class:`calib.CG` (default, matrix-free), :class:`calib.MINRES` (symmetric
             indefinite), :class:`calib.Dense` (forms the Hessian; small systems).
         nullspace: known zero modes of the Hessian to project out: ``None``, ``"translations"``
-            (rigid translations of an ``(N, d)`` position array, as in a periodic crystal) or a
-            callable ``x -> modes`` returning an array of shape ``(k, n)`` in the flattened order of
-            ``x``. The returned tangent is orthogonal to these modes.
+            (rigid translations of an ``(N, d)`` position array, as in a periodic crystal), a fixed
+            basis: an array of shape ``(k, n)`` in the flattened order of ``x`` (passed to the
+            compiled solve as data), or a callable ``x -> modes`` returning such an array. The returned tangent is orthogonal to these modes.
         precondition: precondition CG with the curvature the forward solver gathered (the L-BFGS
             pairs at the solution approximate :math:`H^{-1}`; :class:`calib.SparseNewton` keeps the
             factorisation of its last tangent, nearly the exact inverse); ignored by other linear
@@ -143,12 +168,15 @@ class Implicit(AbstractAdjoint):
     def nullspace_basis(self, x_flat, unravel):
         return _basis(self.nullspace, x_flat, unravel)
 
-    def solve(self, fn, solver, x0, params, *, throw, unravel):
-        nullspace_fn = functools.partial(_basis, self.nullspace, unravel=unravel)
+    @property
+    def adjoint_linear_solver(self):
+        return self.linear_solver
+
+    def solve(self, fn, solver, x0, params, *, throw, warn=True, unravel, options=({}, {})):
         precondition = (solver.prefers_preconditioned_adjoint if self.precondition is None
                         else bool(self.precondition))
-        x, stats, _ = _solve(fn, solver, self.linear_solver, nullspace_fn, precondition, throw,
-                             x0, params)
+        x, stats, _ = _solve(fn, solver, self, unravel, precondition, throw, warn, x0, params,
+                             options)
         return x, stats
 
 
@@ -172,6 +200,8 @@ class Neumann(AbstractAdjoint):
     step: float | None = None
     nullspace: str | Callable | None = None
 
+    traced_options: ClassVar[tuple[str, ...]] = ("step",)
+
     def __post_init__(self):
         NeumannSeries(self.terms, 1.0 if self.step is None else self.step)  # validates
         _check_nullspace(self.nullspace)
@@ -179,8 +209,13 @@ class Neumann(AbstractAdjoint):
     def nullspace_basis(self, x_flat, unravel):
         return _basis(self.nullspace, x_flat, unravel)
 
-    def solve(self, fn, solver, x0, params, *, throw, unravel):
-        nullspace_fn = functools.partial(_basis, self.nullspace, unravel=unravel)
-        x, stats, _ = _solve(fn, solver, NeumannSeries(self.terms, self.step), nullspace_fn, False,
-                             throw, x0, params)
+    @property
+    def adjoint_linear_solver(self):
+        series = object.__new__(NeumannSeries)  # the step may be traced here: no re-validation
+        object.__setattr__(series, "terms", self.terms)
+        object.__setattr__(series, "step", self.step)
+        return series
+
+    def solve(self, fn, solver, x0, params, *, throw, warn=True, unravel, options=({}, {})):
+        x, stats, _ = _solve(fn, solver, self, unravel, False, throw, warn, x0, params, options)
         return x, stats

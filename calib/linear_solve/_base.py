@@ -9,12 +9,13 @@ and whether the tolerance was met.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, NamedTuple
+from typing import Callable, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from ..solvers._base import check_positive
+from .._options import default_linear_tolerance
+from ..solvers._base import check_positive, normalise_scalars
 
 MatVec = Callable[[jax.Array], jax.Array]
 
@@ -23,22 +24,32 @@ class LinearSolveInfo(NamedTuple):
     residual: jax.Array  # relative residual ||b - A x|| / ||b|| (0 when b = 0)
     iterations: jax.Array
     converged: jax.Array
+    # A direction with p.Ap <= 0 was met (CG only): A is not positive definite.
+    negative_curvature: jax.Array | bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class AbstractLinearSolver:
     r"""Attributes:
-        tol: relative residual to reach, :math:`\|b - Ax\| \le tol\,\|b\|`.
+        tol: relative residual to reach, :math:`\|b - Ax\| \le tol\,\|b\|`; ``None`` (default):
+            by the precision of ``b``, 1e-10 in float64 and 1e-5 in float32. A traced option.
         max_steps: iteration limit (``None``: ``10 n`` for a system of size ``n``).
     """
 
-    tol: float = 1e-10
+    tol: float | None = None
     max_steps: int | None = None
 
+    traced_options: ClassVar[tuple[str, ...]] = ("tol",)
+
     def __post_init__(self):
+        normalise_scalars(self)
         name = type(self).__name__
-        check_positive(name, "tol", self.tol)
+        check_positive(name, "tol", self.tol, allow_none=True)
         check_positive(name, "max_steps", self.max_steps, integer=True, allow_none=True)
+
+    def tolerance(self, dtype) -> jax.Array:
+        """``tol``, or the default for ``dtype`` when ``tol`` is ``None``."""
+        return jnp.asarray(default_linear_tolerance(dtype) if self.tol is None else self.tol, dtype)
 
     def iteration_limit(self, n: int) -> int:
         return 10 * n if self.max_steps is None else self.max_steps
@@ -48,9 +59,11 @@ class AbstractLinearSolver:
         """Solve ``matvec(x) = b``; ``preconditioner`` approximates the inverse (used by CG only)."""
         raise NotImplementedError
 
-    def _report(self, matvec: MatVec, b, x, iterations) -> LinearSolveInfo:
+    def _report(self, matvec: MatVec, b, x, iterations, negative_curvature=False) -> LinearSolveInfo:
         b_norm = jnp.linalg.norm(b)
         # A zero solution (e.g. the zero right-hand side of an unused adjoint) needs no product.
         r = jax.lax.cond(jnp.any(x != 0), lambda y: b - matvec(y), lambda y: b, x)
         residual = jnp.linalg.norm(r) / jnp.where(b_norm > 0, b_norm, 1.0)
-        return LinearSolveInfo(residual, jnp.asarray(iterations), residual <= self.tol)
+        converged = (residual <= self.tolerance(b.dtype)) & ~jnp.asarray(negative_curvature)
+        return LinearSolveInfo(residual, jnp.asarray(iterations), converged,
+                               jnp.asarray(negative_curvature))

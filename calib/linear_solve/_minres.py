@@ -29,7 +29,7 @@ class MINRES(AbstractLinearSolver):
         # Carry: x, r1, r2, y, w, w2, beta, oldb, dbar, epsln, phibar, cs, sn, k
         def cond(c):
             phibar, beta, k = c[10], c[6], c[13]
-            return (phibar > self.tol * beta1) & (k < limit) & (beta > tiny)
+            return (phibar > self.tolerance(dtype) * beta1) & (k < limit) & (beta > tiny)
 
         def body(c):
             x, r1, r2, y, w, w2, beta, oldb, dbar, epsln, phibar, cs, sn, k = c

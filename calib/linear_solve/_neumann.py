@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax.numpy as jnp
 from jax import lax
 
 from .._spectrum import lanczos_extremes
-from ..solvers._base import check_positive
+from ..solvers._base import check_positive, normalise_scalars
 from ._base import LinearSolveInfo
 
 
@@ -30,7 +31,10 @@ class NeumannSeries:
     terms: int
     step: float | None = None
 
+    traced_options: ClassVar[tuple[str, ...]] = ("step",)
+
     def __post_init__(self):
+        normalise_scalars(self)
         check_positive("NeumannSeries", "terms", self.terms, integer=True)
         check_positive("NeumannSeries", "step", self.step, allow_none=True)
 

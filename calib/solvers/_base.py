@@ -22,8 +22,10 @@ from typing import Any, Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
+from .._options import default_force_tolerance
 from .._result import classify
 from .._errors import CalibValueError
 
@@ -31,15 +33,42 @@ Fn = Callable[[jax.Array, Any], jax.Array]
 
 
 def check_positive(owner: str, name: str, value, *, integer: bool = False, allow_none: bool = False):
-    """Raise a ValueError that names ``owner.name`` unless ``value`` is a finite positive number."""
+    """Raise a ValueError that names ``owner.name`` unless ``value`` is a finite positive number
+    (``integer=True``: a positive integer; a float such as ``10.0`` is not a count)."""
     if value is None and allow_none:
         return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok and integer:
-        ok = float(value).is_integer()
+    if integer:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or value <= 0:
         kind = "a positive integer" if integer else "a finite positive number"
-        raise CalibValueError(f"{owner}: {name} must be {kind}, got {value!r}")
+        hint = " (counts are integers: drop the decimal point)" if (
+            integer and isinstance(value, float) and math.isfinite(value) and value > 0) else ""
+        raise CalibValueError(f"{owner}: {name} must be {kind}, got {value!r}{hint}")
+
+
+def normalise_scalars(obj) -> None:
+    """Replace 0-d NumPy/JAX numbers in the fields of the frozen dataclass ``obj`` by Python numbers,
+    so ``LBFGS(tol=jnp.float64(1e-8))`` is ``LBFGS(tol=1e-8)`` (hashable, and validated alike)."""
+    for field in dataclasses.fields(obj):
+        value = getattr(obj, field.name)
+        if isinstance(value, (bool, int, float, str)) or value is None:
+            continue
+        if isinstance(value, (np.generic, np.ndarray, jax.Array)) and np.ndim(value) == 0:
+            try:
+                array = np.asarray(value)
+            except Exception:  # a tracer: leave it to the caller
+                continue
+            if array.dtype == bool:
+                number = bool(array)
+            elif np.issubdtype(array.dtype, np.integer):
+                number = int(array)
+            elif np.issubdtype(array.dtype, np.floating):
+                number = float(array)
+            else:
+                continue
+            object.__setattr__(obj, field.name, number)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,20 +77,25 @@ class AbstractSolver:
 
     Attributes:
         tol: force tolerance; the solve has converged when ``max |dE/dx| <= tol`` (units of energy
-            per unit of ``x``, e.g. eV/Å). The default suits float64; in float32 use ~1e-4.
+            per unit of ``x``, e.g. eV/Å). ``None`` (default): by the precision of the state, 1e-8 in
+            float64 and 1e-4 in float32. A traced option: changing it does not recompile.
         max_steps: the most solver steps before giving up (reported as ``max_steps_reached``).
     """
 
-    tol: float = 1e-8
+    tol: float | None = None
     max_steps: int = 10_000
+
+    # Numeric options passed to the compiled solve as data (see calib._options).
+    traced_options: ClassVar[tuple[str, ...]] = ("tol",)
 
     # Whether the curvature this solver gathers makes a good adjoint preconditioner (an exact
     # factorisation does; the few L-BFGS pairs do not measurably): the default of Implicit.precondition.
     prefers_preconditioned_adjoint: ClassVar[bool] = False
 
     def __post_init__(self):
+        normalise_scalars(self)
         name = type(self).__name__
-        check_positive(name, "tol", self.tol)
+        check_positive(name, "tol", self.tol, allow_none=True)
         check_positive(name, "max_steps", self.max_steps, integer=True)
 
     # Subclasses implement these two.
@@ -88,6 +122,12 @@ class AbstractSolver:
     def tolerance(self, state) -> jax.Array:
         """The force tolerance that applies to ``state`` (``tol``; solvers with a relative criterion
         override this)."""
+        return self.absolute_tolerance(state)
+
+    def absolute_tolerance(self, state) -> jax.Array:
+        """``tol``, or the default for the precision of ``state.x`` when ``tol`` is ``None``."""
+        if self.tol is None:
+            return jnp.asarray(default_force_tolerance(state.x.dtype), state.x.dtype)
         return jnp.asarray(self.tol)
 
     def result(self, state) -> jax.Array:

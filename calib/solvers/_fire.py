@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +49,9 @@ class FIRE(AbstractSolver):
     alpha_start: float = 0.1
     f_alpha: float = 0.99
     max_step_size: float | None = 0.2
+
+    traced_options: ClassVar[tuple[str, ...]] = ("tol", "dt_start", "dt_max", "f_inc", "f_dec",
+                                                   "alpha_start", "f_alpha", "max_step_size")
 
     def __post_init__(self):
         super().__post_init__()

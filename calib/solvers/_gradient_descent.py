@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +32,8 @@ class GradientDescent(AbstractSolver):
     """
 
     step_size: float = 1e-2
+
+    traced_options: ClassVar[tuple[str, ...]] = ("tol", "step_size")
 
     def __post_init__(self):
         super().__post_init__()

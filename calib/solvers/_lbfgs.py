@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, NamedTuple
+from typing import Callable, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -99,6 +99,8 @@ class LBFGS(AbstractSolver):
     max_linesearch_steps: int = 30
     armijo: float = 1e-4
     preconditioner: Callable | None = None
+
+    traced_options: ClassVar[tuple[str, ...]] = ("tol", "max_step_size", "armijo")
 
     def __post_init__(self):
         super().__post_init__()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -56,6 +56,8 @@ class NewtonCG(AbstractSolver):
     initial_radius: float = 1.0
     max_radius: float = 100.0
     eta: float = 1e-4
+
+    traced_options: ClassVar[tuple[str, ...]] = ("tol", "initial_radius", "max_radius", "eta")
 
     def __post_init__(self):
         super().__post_init__()

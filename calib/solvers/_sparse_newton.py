@@ -112,7 +112,7 @@ class SparseNewton(AbstractSolver):
         return host_solve(*self._host_args(), lax.stop_gradient(values), b, active)
 
     def tolerance(self, state):
-        return jnp.maximum(self.tol, self.rtol * state.initial_force)
+        return jnp.maximum(self.absolute_tolerance(state), self.rtol * state.initial_force)
 
     def init(self, fn, x0, params):
         if x0.ndim != 1 or x0.shape[0] != self.hessian.size:

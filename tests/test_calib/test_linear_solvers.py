@@ -48,7 +48,7 @@ def test_spd_system(solver):
     assert bool(info.converged)
     # Round-off level residuals: agree to within the order of magnitude reduction order allows.
     np.testing.assert_allclose(info.residual, _true_residual(SPD, x), rtol=0.1, atol=1e-16)
-    assert float(info.residual) <= solver.tol
+    assert float(info.residual) <= float(solver.tolerance(np.float64))
     if isinstance(solver, (calib.CG, calib.MINRES)):
         # Krylov methods on 8 distinct eigenvalues: a handful of iterations, not the 10 n limit.
         assert 1 <= int(info.iterations) <= 2 * N
@@ -71,7 +71,7 @@ def test_solvers_for_definite_systems_report_failure_on_indefinite(solver):
     x, info = _solve(solver, INDEFINITE)
     assert not bool(info.converged)
     true = _true_residual(INDEFINITE, x)
-    assert not np.isfinite(true) or true > solver.tol
+    assert not np.isfinite(true) or true > float(solver.tolerance(np.float64))
     if np.isfinite(true):
         np.testing.assert_allclose(info.residual, true, rtol=1e-6)
 
