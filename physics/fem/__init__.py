@@ -18,7 +18,8 @@ from ._user_materials import FiniteStrain, SmallStrain
 from ._mesh import Mesh
 from ._meshio import from_meshio, read_mesh, to_meshio, write_mesh
 from ._norms import energy_error, l2_error
-from ._model import Discretisation, Loading, Model, rigid_body_modes
+from ._model import Discretisation, Loading, Model
+from ._rigid_modes import rigid_body_modes
 
 __all__ = [
     "BodyForce", "Dirichlet", "Discretisation", "ELEMENTS", "energy_error", "l2_error", "FiniteStrain", "HoulsbyAmorosiRojas", "LinearElastic",

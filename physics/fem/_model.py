@@ -32,6 +32,7 @@ from ._assembly import element_dofs, sparsity_pattern
 from ._boundary import BodyForce, Dirichlet, Pressure, Traction
 from ._elements import ELEMENTS, FACET_OF, cell_geometry, facet_geometry
 from ._material import Material
+from ._rigid_modes import check_supports_hold_rigid_motions, rigid_body_modes
 from calib._errors import CalibTypeError, CalibValueError
 
 
@@ -94,23 +95,6 @@ def _pad(grad, dim):
     return jnp.zeros(grad.shape[:-2] + (3, 3), grad.dtype).at[..., :dim, :dim].set(grad)
 
 
-def rigid_body_modes(points: np.ndarray) -> np.ndarray:
-    """``(n_nodes * dim, 3 or 6)`` translations and infinitesimal rotations, node-major."""
-    n, dim = points.shape
-    centred = points - points.mean(axis=0)
-    modes = []
-    for axis in range(dim):
-        mode = np.zeros((n, dim))
-        mode[:, axis] = 1.0
-        modes.append(mode)
-    pairs = [(0, 1)] if dim == 2 else [(0, 1), (1, 2), (2, 0)]
-    for a, b in pairs:
-        mode = np.zeros((n, dim))
-        mode[:, a], mode[:, b] = -centred[:, b], centred[:, a]
-        modes.append(mode)
-    return np.stack([m.ravel() for m in modes], axis=1)
-
-
 def _warn_load_steps(steps: int, results) -> None:
     """Host side: name the first intermediate load step that did not converge."""
     failed = np.flatnonzero(np.asarray(results) != calib.RESULTS.successful)
@@ -131,6 +115,9 @@ class Model:
             its parameters), or ``{region_name: material}`` covering every region of the mesh (then
             ``theta`` is ``{region_name: {parameter: value}}``: soil layers).
         supports: :class:`Dirichlet` conditions. A DOF named twice must get the same value.
+            Together they must hold every rigid-body motion (2 translations and 1 rotation in
+            2D, 3 and 3 in 3D) of every connected part of the mesh, or the stiffness would be
+            singular; a ``ValueError`` names the motions left free.
         loads: :class:`Pressure`, :class:`Traction` and :class:`BodyForce` (e.g. :func:`gravity`).
         quadrature_degree: degree of the cell rule; default: exact for the stiffness of straight
             cells (1 for linear, 2 for quadratic elements).
@@ -161,6 +148,9 @@ class Model:
         self.dof_to_free[self.free_dofs] = np.arange(self.free_dofs.size)
         if self.free_dofs.size == 0:
             raise CalibValueError("Model: every DOF is prescribed; nothing to solve for")
+        # A rigid motion left free makes the stiffness singular: the solve would wander off to
+        # |u| ~ 1e13 and report only that it ran out of steps.
+        check_supports_hold_rigid_motions(mesh, self._fixed)
         self._forces = self._assemble_loads(loads)
 
     # Construction ------------------------------------------------------------------------------
@@ -445,9 +435,9 @@ class Model:
         Raises:
             KeyError, ValueError: ``theta`` misses a parameter or has a concrete value out of range
                 (:meth:`check_parameters`).
-            jax.errors.JaxRuntimeError: under ``jit``/``grad``, when a traced parameter is out of
-                range or not finite (:meth:`checked`); the message names the region, the material,
-                the parameter and its range.
+            RuntimeError: under ``jit``/``grad``, when a traced parameter is out of range or not
+                finite (:meth:`checked`; ``jax.errors.JaxRuntimeError`` under ``jax.jit``); the
+                message names the region, the material, the parameter and its range.
         """
         if not (isinstance(steps, int) and steps >= 1):
             raise CalibValueError(f"Model.solve: steps must be a positive integer, got {steps!r}")

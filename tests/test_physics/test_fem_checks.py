@@ -1,10 +1,11 @@
 """physics.fem.Model's checks of its inputs: material parameters under jit and grad (where an
-optimiser calls the solve).
+optimiser calls the solve), and supports that leave rigid-body motions free.
 
 Models are small (compilation dominates) and built once per module.
 """
 
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -81,3 +82,57 @@ def test_valid_parameters_are_unaffected_under_jit_and_grad():
     for key in theta:
         np.testing.assert_allclose(float(grad[key]), float(expected[key]), rtol=1e-10, err_msg=key)
 
+
+# ------------------------------------------------------------------- supports and rigid motions
+def pin(*at):
+    """A node predicate: the node at ``at``."""
+    return lambda x: np.all(np.isclose(x, at), axis=1)
+
+
+@pytest.mark.parametrize("supports, free", [
+    # No supports at all: the solve used to run off to |u| ~ 3e13 and ask for more steps.
+    ([], r"free: every translation \(x, y\), rotation in the x-y plane \(0 of its 18 DOFs"),
+    ([fem.Dirichlet("bottom", "y")], r"free: translation along x \("),
+    ([fem.Dirichlet("left", "x"), fem.Dirichlet("right", "x")], r"free: translation along y \("),
+    ([fem.Dirichlet(pin(0.0, 0.0), "all")], r"free: rotation about the point \(0, 0\) \("),
+    ([fem.Dirichlet(pin(0.0, 0.0), "all"), fem.Dirichlet(pin(0.0, 1.0), "y")],
+     r"free: rotation about the point \(0, 0\)"),
+])
+def test_supports_that_leave_a_rigid_motion_free_are_refused(supports, free):
+    mesh = fem.rectangle(2.0, 1.0, 2, 2)
+    fix = re.escape("Add supports that hold them, e.g. supports=[fem.Dirichlet('left', 'x'), "
+                    "fem.Dirichlet('bottom', 'y')]")
+    with pytest.raises(ValueError, match=rf"Model: the supports leave rigid-body motion\(s\) "
+                                         rf"{free}.*singular.*{fix}"):
+        fem.Model(mesh, fem.LinearElastic(), supports=supports)
+
+
+def test_minimal_supports_and_prescribed_displacements_are_accepted():
+    mesh = fem.rectangle(2.0, 1.0, 2, 2)
+    for supports in ([fem.Dirichlet(pin(0.0, 0.0), "all"), fem.Dirichlet(pin(2.0, 0.0), "y")],
+                     [fem.Dirichlet("left", "all", value=0.01)],       # an imposed motion
+                     oedometer_supports()):
+        fem.Model(mesh, fem.LinearElastic(), supports=supports)
+    cube = fem.box(1.0, 1.0, 1.0, 1, 1, 1)
+    fem.Model(cube, fem.LinearElastic(), supports=[fem.Dirichlet(pin(0, 0, 0), "all"),
+                                                   fem.Dirichlet(pin(1, 0, 0), "yz"),
+                                                   fem.Dirichlet(pin(0, 1, 0), "z")])
+
+
+def test_free_rigid_motions_in_3d_and_of_a_separate_part():
+    cube = fem.box(1.0, 1.0, 1.0, 1, 1, 1)
+    edge = lambda x: np.isclose(x[:, 0], 0) & np.isclose(x[:, 1], 0)   # noqa: E731  (the z axis)
+    with pytest.raises(ValueError, match=r"free: rotation about an axis along z \(6 of its 24 DOFs"
+                                         r".*fem.Dirichlet\('xmin', 'x'\), fem.Dirichlet\('ymin', "
+                                         r"'y'\), fem.Dirichlet\('zmin', 'z'\)"):
+        fem.Model(cube, fem.LinearElastic(), supports=[fem.Dirichlet(edge, "all")])
+    with pytest.raises(ValueError, match=r"free: translation along x, translation along y, "
+                                         r"rotation about an axis along z \("):
+        fem.Model(cube, fem.LinearElastic(), supports=[fem.Dirichlet("zmin", "z")])
+    # Two squares that share no node, only the first one supported.
+    square = fem.rectangle(1.0, 1.0, 1, 1)
+    two = fem.Mesh(np.concatenate([square.points, square.points + [2.0, 0.0]]),
+                   np.concatenate([square.cells, square.cells + square.n_nodes]), "triangle")
+    with pytest.raises(ValueError, match=r"rigid-body motion\(s\) of part 2 of 2 of the mesh "
+                                         r"\(4 nodes, e.g. node 4 at \[2.0, 0.0\]"):
+        fem.Model(two, fem.LinearElastic(), supports=[fem.Dirichlet(lambda x: x[:, 0] < 1.5)])
