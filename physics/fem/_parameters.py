@@ -114,8 +114,9 @@ def check_traced(owner: str, parameters: Sequence[str], ranges: Sequence[Range],
         ``theta``, whose use downstream makes the check part of the computation.
 
     Raises:
-        jax.errors.JaxRuntimeError: when the compiled computation runs on an inadmissible value
-            (an ``EquinoxRuntimeError`` under ``equinox.filter_jit``).
+        RuntimeError: when the computation runs on an inadmissible value:
+            ``jax.errors.JaxRuntimeError`` under ``jax.jit``, an ``EquinoxRuntimeError`` outside
+            it (e.g. under a bare ``jax.grad``) or under ``equinox.filter_jit``.
     """
     values = {p: jnp.asarray(theta[p]) for p in parameters}
     conditions, messages = [], []
