@@ -6,6 +6,7 @@ unrolled baselines (:class:`Unrolled`, :class:`Truncated`, :class:`Checkpointed`
 This package knows nothing about atoms or meshes: energies come from :mod:`physics` or from you.
 """
 
+from ._compilation_cache import enable_compilation_cache
 from ._diagnostics import AdjointRecord, record_adjoints
 from ._equilibrium import equilibrium, stability
 from ._errors import (CalibError, CalibIndexError, CalibKeyError, CalibTypeError, CalibValueError,
@@ -25,5 +26,5 @@ __all__ = [
     "CalibKeyError", "CalibTypeError", "CalibValueError",
     "Checkpointed", "Dense", "FIRE", "GradientDescent", "Implicit", "LBFGS",
     "MINRES", "Neumann", "NeumannSeries", "NewtonCG", "NonConvergenceWarning", "RESULTS", "Solution", "SparseHessian", "SparseNewton",
-    "Truncated", "Unrolled", "equilibrium", "record_adjoints", "stability", "translation_modes",
+    "Truncated", "Unrolled", "enable_compilation_cache", "equilibrium", "record_adjoints", "stability", "translation_modes",
 ]

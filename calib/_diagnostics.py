@@ -144,12 +144,16 @@ def warn_forward(result, dtype=None, site=None):
               site)
 
 
+def ift_residual_message(mode: str, tolerance: float, residual) -> str:
+    return (f"{mode} derivative: its IFT residual ||H dx + d(grad E)/dtheta dtheta|| / "
+            f"||d(grad E)/dtheta dtheta|| is {np.nanmax(residual):.2e} (above {tolerance:g}) in the "
+            "probe direction dtheta = theta, so the unrolled gradient is that far from the exact "
+            "one. Run more steps, use a solver whose derivative iterates converge (GradientDescent, "
+            "FIRE), or use calib.Implicit.")
+
+
 def report_ift_residual(mode: str, tolerance: float, residual, site=None):
     """Host side: warn when an unrolled derivative is far from the implicit-function theorem."""
     residual = np.asarray(residual)
     if np.any(residual > tolerance):
-        _warn(f"{mode} derivative: its IFT residual ||H dx + d(grad E)/dtheta dtheta|| / "
-              f"||d(grad E)/dtheta dtheta|| is {np.nanmax(residual):.2e} (above {tolerance:g}) in the "
-              "probe direction dtheta = theta, so the unrolled gradient is that far from the exact "
-              "one. Run more steps, use a solver whose derivative iterates converge (GradientDescent, "
-              "FIRE), or use calib.Implicit.", site)
+        _warn(ift_residual_message(mode, tolerance, residual), site)

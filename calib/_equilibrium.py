@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, Callable
 
 import equinox as eqx
@@ -12,7 +13,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._closure import convert, rebuild
-from ._diagnostics import call_site, warn_forward
+from ._diagnostics import call_site, ift_residual_message, warn_forward
+from ._errors import NonConvergenceWarning
 from ._options import merge_options, split_options
 from ._envelope import envelope_energy
 from ._result import RESULTS
@@ -96,9 +98,32 @@ def equilibrium(
     energy_skeleton, closed_over = convert(energy)
     solver_static, solver_options = split_options(solver)
     adjoint_static, adjoint_options = split_options(adjoint)
-    return _equilibrium(energy_skeleton, solver_static, adjoint_static, bool(throw), bool(warn),
-                        check_stability, stability_iterations, x0, theta, args, closed_over,
-                        solver_options, adjoint_options)
+    inputs = (x0, theta, args, closed_over, solver_options, adjoint_options)
+    # Called with concrete values (not under jit/grad/vmap), the warnings are given here, after the
+    # solve: the compiled program then holds no host callback (JAX's persistent compilation cache
+    # never stores programs with callbacks) and the warning points at the caller's line.
+    eager = not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(inputs))
+    warn_inside = bool(warn) and not eager
+    solution = _equilibrium(energy_skeleton, solver_static, adjoint_static, bool(throw),
+                            warn_inside, check_stability, stability_iterations, *inputs)
+    if eager and warn and not throw:
+        _warn_now(solution, adjoint)
+    return solution
+
+
+def _warn_now(solution: Solution, adjoint) -> None:
+    """The warnings the compiled solve would have given, for a concrete ``solution``."""
+    result = np.asarray(solution.result)
+    dtype = jax.tree.leaves(solution.x)[0].dtype
+    if np.any(result != RESULTS.successful):
+        codes = sorted({int(c) for c in np.ravel(result) if c != RESULTS.successful})
+        warnings.warn("equilibrium solve: " + "; ".join(RESULTS.message(c, dtype) for c in codes),
+                      NonConvergenceWarning, stacklevel=3)
+    residual = np.asarray(solution.ift_residual)
+    tolerance = getattr(adjoint, "ift_tol", None)
+    if tolerance is not None and np.any(residual > tolerance):
+        warnings.warn(ift_residual_message(type(adjoint).__name__, tolerance, residual),
+                      NonConvergenceWarning, stacklevel=3)
 
 
 def _as_state(x0):

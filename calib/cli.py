@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from ._compilation_cache import enable_compilation_cache
+
 SUBCOMMANDS = {
     "compare-gradients": ("experiments.compare_gradients",
                           "implicit vs unrolled/truncated/checkpointed/Neumann gradients on a vacancy crystal"),
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[0] not in SUBCOMMANDS:
         parser.error(f"unknown command {argv[0]!r}; choose from {', '.join(SUBCOMMANDS)}")
+    # Compiled programs are kept on disk between runs (CALIB_COMPILATION_CACHE=off to disable).
+    enable_compilation_cache()
     module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
     return module.main(argv[1:])
 

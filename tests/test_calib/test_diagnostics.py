@@ -189,3 +189,16 @@ def test_numbers_and_counts_are_validated_consistently():
         calib.LBFGS(tol=-1.0)
     with pytest.raises(calib.CalibError):
         calib.equilibrium(quadratic, jnp.zeros(6, int), QTHETA)
+
+
+def test_eager_solve_warns_at_the_callers_line_without_a_callback():
+    with pytest.warns(calib.NonConvergenceWarning, match="step limit") as caught:
+        calib.equilibrium(quadratic, jnp.zeros(6), QTHETA, solver=calib.LBFGS(max_steps=1))
+    assert caught[0].filename == __file__
+    # The compiled eager solve holds no host callback (so JAX's persistent cache can keep it).
+    from calib._equilibrium import _equilibrium, split_options, convert
+    solver, options = split_options(calib.LBFGS(max_steps=1))
+    adjoint, adjoint_options = split_options(calib.Implicit())
+    text = _equilibrium.lower(convert(quadratic)[0], solver, adjoint, False, False, None, 50,
+                              jnp.zeros(6), QTHETA, (), [], options, adjoint_options).as_text()
+    assert "callback" not in text
