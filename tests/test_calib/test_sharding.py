@@ -138,6 +138,7 @@ def test_jit_vmap_with_the_batch_sharded_over_four_devices():
     )
     child = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=here, capture_output=True,
                            text=True, timeout=600)
-    assert child.returncode == 0, (
-        f"the sharded child process exited with {child.returncode}\n"
+    returncode = child.returncode
+    assert returncode == 0, (
+        f"the sharded child process exited with {returncode}\n"
         f"--- stdout ---\n{child.stdout}\n--- stderr ---\n{child.stderr}")
