@@ -41,5 +41,4 @@ def young_poisson_ranges(E: str = "E", nu: str = "nu") -> tuple[Range, ...]:
     return (positive(E),
             Range(nu, lambda v: (v[nu] > -1) & (v[nu] < 0.5),
                   f"-1 < {nu} < 0.5 ({nu} = 0.5 is incompressible, which a displacement "
-                  f"formulation cannot represent; for a nearly incompressible soil use e.g. "
-                  f"{nu} = 0.49)"))
+                  "formulation cannot represent)"))
