@@ -21,9 +21,8 @@ import jax
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
 def envelope_energy(energy, x, params):
-    """``energy(x, theta, *args)`` with ``params = (theta, args)``; ``x`` must be a minimum."""
-    theta, args = params
-    return energy(x, theta, *args)
+    """``energy(x, params)``; ``x`` must be a minimum."""
+    return energy(x, params)
 
 
 @envelope_energy.defjvp
@@ -31,4 +30,4 @@ def _envelope_energy_jvp(energy, primals, tangents):
     x, params = primals
     _, params_dot = tangents
     # The x tangent is dropped: it multiplies the gradient in x, which is zero at a minimum.
-    return jax.jvp(lambda p: energy(x, p[0], *p[1]), (params,), (params_dot,))
+    return jax.jvp(lambda p: energy(x, p), (params,), (params_dot,))

@@ -126,6 +126,24 @@ def _warn_now(solution: Solution, adjoint) -> None:
                       NonConvergenceWarning, stacklevel=3)
 
 
+@jax.tree_util.register_pytree_node_class
+class Arguments(tuple):
+    """The energy's extra arguments ``*args`` (a tuple: ``*args`` unpacks to them alone) with the
+    arrays its closure held, as one pytree."""
+
+    def __new__(cls, args, closed_over):
+        self = super().__new__(cls, args)
+        self.closed_over = closed_over
+        return self
+
+    def tree_flatten(self):
+        return (tuple(self), self.closed_over), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children)
+
+
 def _as_state(x0):
     """Validate ``x0``; a (nested) list or tuple of plain numbers is taken as one array."""
     if isinstance(x0, (list, tuple)) and x0 and all(
@@ -158,16 +176,17 @@ def _equilibrium(energy_skeleton, solver, adjoint, throw, warn, check_stability,
                  adjoint_options):
     x0_flat, unravel = ravel_pytree(x0)
 
-    # The energy's closed-over arrays travel as the first extra argument, so they are traced (and
-    # differentiable by the adjoint) rather than compile-time constants.
-    def full_energy(x, theta, closed_over, *args):
-        return rebuild(energy_skeleton, closed_over)(x, theta, *args)
+    # The energy's closed-over arrays travel with the arguments, so they are traced (and
+    # differentiable by the adjoint) rather than compile-time constants; solvers that read the
+    # arguments (a sparse Hessian, a preconditioner) still see the user's own.
+    args = Arguments(args, closed_over)
 
-    args = (closed_over, *args)
+    def full_energy(x, params):
+        theta, args = params
+        return rebuild(energy_skeleton, args.closed_over)(x, theta, *args)
 
     def fn(x_flat, params):
-        theta, args = params
-        value = full_energy(unravel(x_flat), theta, *args)
+        value = full_energy(unravel(x_flat), params)
         if jnp.ndim(value) != 0:
             raise CalibTypeError(f"equilibrium: energy must return a scalar, got shape "
                                  f"{jnp.shape(value)}")
@@ -218,7 +237,7 @@ def _equilibrium(energy_skeleton, solver, adjoint, throw, warn, check_stability,
 
     x = unravel(x_flat)
     value = (envelope_energy(full_energy, x, (theta, args)) if adjoint.envelope
-             else full_energy(x, theta, *args))
+             else full_energy(x, (theta, args)))
     return Solution(x=x, energy=value, steps=stats.steps, max_force=stats.max_force,
                     result=result.astype(jnp.int32), min_eigenvalue=min_eig, max_eigenvalue=max_eig,
                     ift_residual=stats.ift_residual)
