@@ -40,7 +40,7 @@ RTOL = 1e-12
 # the Newton methods) have a zero derivative in a tail that starts after convergence, so their T
 # covers the converging steps; a truncated derivative far from the exact one would be reported.
 SOLVERS = {
-    "LBFGS": (calib.LBFGS(), 40, 30),
+    "LBFGS": (calib.LBFGS(), 40, 38),
     "FIRE": (calib.FIRE(), 300, 200),
     "NewtonCG": (calib.NewtonCG(), 20, 16),
     "GradientDescent": (calib.GradientDescent(step_size=0.2), 150, 50),
