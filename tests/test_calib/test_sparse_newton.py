@@ -91,6 +91,21 @@ def test_gradient_three_ways_and_factorisation_reuse():
         np.testing.assert_allclose(implicit[name], matrix_free[name], rtol=1e-8)
 
 
+def test_statistics_count_the_host_work():
+    # The public hook the benchmarks read (nested blocks each see everything).
+    FACTOR_CACHE.clear()
+    with calib.sparse.statistics() as outer:
+        with calib.sparse.statistics() as inner:
+            jax.block_until_ready(jax.grad(objective)(theta0()))
+    assert inner == outer
+    assert outer.factorisations == outer.cache_misses >= 2  # one per Newton step
+    assert outer.cache_hits >= 1  # the adjoint's preconditioner
+    assert outer.host_calls == outer.members >= outer.factorisations + outer.cache_hits
+    assert outer.host_seconds >= outer.factor_seconds > 0 and outer.solve_seconds >= 0
+    assert outer.failures == outer.singular == outer.krylov_iterations == 0
+    assert outer.messages == []
+
+
 def test_linear_problem_adjoint_is_one_back_substitution():
     theta = {"k": jnp.array(2.0), "c": jnp.array(0.0)}
     with calib.record_adjoints() as log:
