@@ -37,10 +37,7 @@ import argparse
 import csv
 import json
 import math
-import os
 import pathlib
-import platform
-import statistics
 import sys
 import time
 
@@ -148,41 +145,6 @@ def evaluate(structure, positions, theta) -> tuple[float, float]:
     return float(atoms.get_potential_energy()), float(np.max(np.linalg.norm(forces, axis=1)))
 
 
-# JAX's monitoring events of lowering to MLIR and of XLA compilation (neither nests, unlike tracing).
-COMPILE_EVENTS = ("/jax/core/compile/jaxpr_to_mlir_module_duration",
-                  "/jax/core/compile/backend_compile_duration")
-
-
-def time_calls(fn, *args, repeats: int):
-    """Time ``fn(*args)``: ``first_s`` (the first call: tracing, compilation and one run),
-    ``compile_s`` (the lowering and XLA compilation inside it, from JAX's monitoring events),
-    ``run_s`` and ``min_s`` (median and fastest of ``repeats`` further calls), and the last value."""
-    import jax
-
-    from experiments._measure import block
-
-    compiling = [0.0]
-
-    def listener(event, duration, **_):
-        if event in COMPILE_EVENTS:
-            compiling[0] += duration
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        t0 = time.perf_counter()
-        value = block(fn(*args))
-        first = time.perf_counter() - t0
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        value = block(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return {"first_s": first, "compile_s": compiling[0], "run_s": statistics.median(times),
-            "min_s": min(times), "value": value}
-
-
 def ours_like(rows, ase_name: str) -> str:
     """Our solver of the same kind as an ASE optimiser (FIRE for FIRE, L-BFGS for the
     quasi-Newton ones), or the one that ran."""
@@ -221,6 +183,7 @@ def part_relaxation(args, potential, theta, records):
     import jax.numpy as jnp
 
     import calib
+    from experiments._measure import time_calls
     from physics.atomistic import neighbour_list, potential_energy, relax
 
     tol = args.fmax / math.sqrt(3.0)
@@ -439,6 +402,8 @@ def function(cache, kind, mode, cells, potential):
 
 
 def measure(cache, kind, mode, cells, potential, theta, repeats):
+    from experiments._measure import time_calls
+
     key = ("timing", kind, mode, cells)
     if key not in cache:
         cache[key] = time_calls(function(cache, kind, mode, cells, potential), theta, repeats=repeats)
@@ -449,10 +414,12 @@ def measure(cache, kind, mode, cells, potential, theta, repeats):
 
 
 def write_results(path: pathlib.Path, config, environment, records, summary):
+    from experiments._measure import jsonable
+
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".json":
         path.write_text(json.dumps({"config": config, "environment": environment, "summary": summary,
-                                    "records": records}, indent=2, default=_jsonable) + "\n")
+                                    "records": records}, indent=2, default=jsonable) + "\n")
         return
     columns = []
     for record in records:
@@ -461,14 +428,6 @@ def write_results(path: pathlib.Path, config, environment, records, summary):
         writer = csv.DictWriter(stream, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(records)
-
-
-def _jsonable(value):
-    if isinstance(value, pathlib.Path):
-        return str(value)
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    return float(value)
 
 
 def main(argv=None) -> int:
@@ -482,8 +441,9 @@ def main(argv=None) -> int:
 
     potential = Morse(cutoff=CUTOFF, onset=ONSET)
     theta = {k: jnp.asarray(MORSE_CU[k], jnp.float64) for k in THETA_NAMES}
-    environment = {"backend": jax.default_backend(), "jax": jax.__version__,
-                   "python": platform.python_version(), "cpu_count": os.cpu_count()}
+    from experiments._measure import environment as measure_environment
+
+    environment = measure_environment()
     try:
         import ase
 

@@ -31,13 +31,20 @@ called once untimed; then ``--repeat`` rounds each time one forward and one grad
 (alternately, since the load of a shared machine drifts) and the fastest of each is reported. The
 CG baseline is timed ``--cg-repeat`` times without a warm-up. Every timed call starts with an empty
 factorisation cache (``calib.sparse.FACTOR_CACHE.clear()``), so no call reuses a factorisation of
-an earlier one. ``--breakdown`` also splits the times into host factorisations, all host sparse
-solves (factorisations included) and the rest (JAX: assembly of the tangent, energies and
-gradients of the line search, Hessian-vector products), by timing the sparse-solve hooks of
-``calib.sparse`` (private functions, wrapped only while measuring). The peak resident memory is
+an earlier one; the host work of each call (factorisations, cache hits, host seconds, Krylov
+iterations) comes from :func:`calib.sparse.statistics`. ``--breakdown`` also splits the times into
+host factorisations, all host sparse solves (factorisations included) and the rest (JAX: assembly
+of the tangent, energies and gradients of the line search, Hessian-vector products). The peak
+resident memory is
 the process's (``getrusage``), so it never decreases from one size to the next. Timings on a
 shared machine are noisy: compare the ratios of one run; on a loaded machine, OpenBLAS with more
 threads than free cores can make SuperLU and pyamg much slower (``OPENBLAS_NUM_THREADS=1``).
+
+``--batch 1 4 16`` also measures ``jax.vmap`` of the forward solve and of the value and gradient
+over B parameter sets (member i has every parameter times ``1 + 0.1 i / B``, so no two members
+share a tangent) on the plane-strain problem at ``--batch-dofs``: the time per member as a ratio
+to B = 1 (target: about 1, a batch costs B single solves) and the factorisations per member
+(forward and forward + gradient: the adjoint adds none).
 
 Run as ``calib bench-fem [options]`` or ``python experiments/bench_fem.py [options]``; small
 sizes (``--dofs 1e4 3e4 --box-dofs 0``) take a minute, the defaults (up to 10^6 DOFs) much longer.
@@ -46,14 +53,11 @@ sizes (``--dofs 1e4 3e4 --box-dofs 0``) take a minute, the defaults (up to 10^6 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import math
 import os
 import pathlib
-import platform
-import resource
 import sys
 import time
 
@@ -116,16 +120,23 @@ def parse_args(argv=None):
                         help="size of the 3D box footing, free DOFs (default 1e5; 0 skips it)")
     parser.add_argument("--box-method", choices=METHODS, default="amg",
                         help="linear solver of the 3D case (default amg)")
+    parser.add_argument("--batch", type=int, nargs="*", default=[],
+                        help="batch sizes B of the jax.vmap measurement (e.g. 1 4 16; B = 1, the "
+                             "baseline, is always measured; default none)")
+    parser.add_argument("--batch-dofs", type=float, default=2e3,
+                        help="plane-strain size of the batch measurement, free DOFs (default 2e3)")
     parser.add_argument("--breakdown", action="store_true",
                         help="split forward times into host factorisation, host solves and JAX")
     parser.add_argument("--out", type=pathlib.Path, default=None,
                         help="directory for bench_fem.nc (xarray, dimension 'size') and "
                              "bench_fem.json")
     args = parser.parse_args(argv)
-    if any(d < 50 for d in args.dofs) or (0 < args.box_dofs < 50):
+    if any(d < 50 for d in args.dofs) or (0 < args.box_dofs < 50) or args.batch_dofs < 50:
         parser.error("sizes must be at least 50 DOFs")
-    if not args.dofs and args.box_dofs <= 0:
-        parser.error("nothing to run: give --dofs sizes or a positive --box-dofs")
+    if any(b < 1 for b in args.batch):
+        parser.error(f"--batch sizes must be positive integers, got {args.batch}")
+    if not args.dofs and args.box_dofs <= 0 and not args.batch:
+        parser.error("nothing to run: give --dofs sizes, a positive --box-dofs or --batch sizes")
     if args.repeat < 1 or args.cg_repeat < 1 or args.load_steps < 1 or args.cg_max_steps < 1:
         parser.error("--repeat, --cg-repeat, --load-steps and --cg-max-steps must be positive")
     return args
@@ -241,102 +252,20 @@ def box_footing(dofs: float, args) -> Problem:
 # -- measuring ---------------------------------------------------------------------------------
 
 
-def peak_rss_gb() -> float:
-    """Peak resident memory of this process so far, GB (``ru_maxrss`` is in kB on Linux)."""
-    scale = 1.0 if sys.platform == "darwin" else 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e9
-
-
-class HostTimer:
-    """Time spent in the host-side sparse solves of ``calib.sparse`` while active: factorisations
-    (or AMG hierarchies), all tangent solves (factorisation included), Krylov iterations.
-
-    Wraps private functions of ``calib.sparse`` (``_factor._factorise``, ``_solve.solve_tangent``
-    and, where present, ``_solve.solve_near``) for the duration of a ``with`` block; if they are
-    not there (the library changed), it measures nothing and the breakdown is left out."""
-
-    def __init__(self):
-        self.factor_s = self.solve_s = 0.0
-        self.iterations = 0
-        self.available = True
-
-    @contextlib.contextmanager
-    def active(self):
-        try:
-            from calib.sparse import _factor, _solve
-
-            originals = {(_factor, "_factorise"): _factor._factorise,
-                         (_solve, "solve_tangent"): _solve.solve_tangent}
-        except (ImportError, AttributeError):
-            self.available = False
-            yield self
-            return
-        if hasattr(_solve, "solve_near"):
-            originals[(_solve, "solve_near")] = _solve.solve_near
-
-        def timed(function, kind):
-            def wrapper(*a, **k):
-                t0 = time.perf_counter()
-                try:
-                    out = function(*a, **k)
-                finally:
-                    seconds = time.perf_counter() - t0
-                    if kind == "factor":
-                        self.factor_s += seconds
-                    else:
-                        self.solve_s += seconds
-                if kind == "solve":
-                    report = out[1]
-                    self.iterations += int(getattr(report, "iterations", report))
-                return out
-            return wrapper
-
-        for (module, name), function in originals.items():
-            setattr(module, name, timed(function, "factor" if name == "_factorise" else "solve"))
-        try:
-            yield self
-        finally:
-            for (module, name), function in originals.items():
-                setattr(module, name, function)
-
-    def reset(self):
-        self.factor_s = self.solve_s = 0.0
-        self.iterations = 0
-
-
-def compile_ahead(fn, *args):
-    """``jax.jit(fn)`` lowered and compiled for ``args``: ``(compiled, seconds)``."""
-    import jax
-
-    t0 = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    return compiled, time.perf_counter() - t0
-
-
-def timed_call(compiled, args, timer: HostTimer | None) -> dict:
+def timed_call(compiled, args) -> dict:
     """One call of ``compiled(*args)`` with an empty factorisation cache: its seconds, value,
-    adjoint records, factorisation-cache hits and misses and (with a timer) host times."""
-    import jax
-
+    adjoint records and the host work of the call (:func:`calib.sparse.statistics`): cache hits
+    and misses (a miss is a factorisation), host factorisation and solve seconds, Krylov
+    iterations."""
     import calib
+    from experiments._measure import timed
 
-    cache = calib.sparse.FACTOR_CACHE
-    cache.clear()
-    if timer is not None:
-        timer.reset()
-    with calib.record_adjoints() as log:
-        t0 = time.perf_counter()
-        value = jax.block_until_ready(compiled(*args))
-        seconds = time.perf_counter() - t0
-    run = {"s": seconds, "value": value, "adjoints": list(log), "hits": cache.hits,
-           "misses": cache.misses}
-    if timer is not None and timer.available:
-        run.update(factor_s=timer.factor_s, host_solve_s=timer.solve_s, krylov=timer.iterations)
-    return run
-
-
-def fastest(runs: list[dict]) -> dict:
-    return min(runs, key=lambda run: run["s"])
+    calib.sparse.FACTOR_CACHE.clear()
+    with calib.sparse.statistics() as stats, calib.record_adjoints() as log:
+        seconds, value = timed(compiled, *args)
+    return {"s": seconds, "value": value, "adjoints": list(log), "hits": stats.cache_hits,
+            "misses": stats.cache_misses, "factor_s": stats.factor_seconds,
+            "host_solve_s": stats.host_seconds, "krylov": stats.krylov_iterations}
 
 
 def _adjoint_stats(run) -> tuple[int, float, bool]:
@@ -367,6 +296,7 @@ def measure(problem: Problem, method: str, args, *, cg: bool) -> dict:
     import jax.numpy as jnp
 
     import calib
+    from experiments._measure import compile_ahead, fastest, peak_rss_gb
 
     model, theta = problem.model, problem.theta
     loading = model.loading()
@@ -385,7 +315,6 @@ def measure(problem: Problem, method: str, args, *, cg: bool) -> dict:
         solution = solve(th, load)
         return settlements(solution, load), solution.steps, solution.result, solution.max_force
 
-    timer = HostTimer() if args.breakdown else None
     row = {"case": problem.name, "grid": problem.grid, "dofs": model.n_free,
            "cells": model.mesh.n_cells, "nnz": model.hessian.nnz, "method": resolved,
            **problem.setup}
@@ -393,7 +322,7 @@ def measure(problem: Problem, method: str, args, *, cg: bool) -> dict:
 
     # Forward, compiled ahead; its warm-up call gives the synthetic measurements.
     fwd, row["compile_forward_s"] = compile_ahead(forward, theta, loading)
-    s = np.asarray(timed_call(fwd, (theta, loading), None)["value"][0])
+    s = np.asarray(timed_call(fwd, (theta, loading))["value"][0])
     data = jnp.asarray(s * np.resize(FACTORS, len(problem.observe)))
 
     def misfit(th, load, measured, adjoint):
@@ -404,27 +333,26 @@ def measure(problem: Problem, method: str, args, *, cg: bool) -> dict:
     implicit = calib.Implicit()
     grad, row["compile_grad_s"] = compile_ahead(
         jax.value_and_grad(lambda th, load, d: misfit(th, load, d, implicit)), theta, loading, data)
-    timed_call(grad, (theta, loading, data), None)  # warm-up
+    timed_call(grad, (theta, loading, data))  # warm-up
 
     # Timed calls, forward and gradient alternately (the load of a shared machine drifts).
     forward_runs, grad_runs = [], []
-    with timer.active() if timer else contextlib.nullcontext():
-        for _ in range(args.repeat):
-            forward_runs.append(timed_call(fwd, (theta, loading), timer))
-            grad_runs.append(timed_call(grad, (theta, loading, data), timer))
+    for _ in range(args.repeat):
+        forward_runs.append(timed_call(fwd, (theta, loading)))
+        grad_runs.append(timed_call(grad, (theta, loading, data)))
     run = fastest(forward_runs)
     s, newton_steps, result, max_force = run["value"]
     row.update(forward_s=run["s"], newton_steps=int(newton_steps), result=int(result),
                max_force=float(max_force), factorisations=run["misses"],
                settlement_mm=1e3 * float(s[0]))
-    if "factor_s" in run:
+    if args.breakdown:
         row.update(forward_factor_s=run["factor_s"], forward_host_s=run["host_solve_s"],
                    forward_jax_s=run["s"] - run["host_solve_s"], forward_krylov=run["krylov"])
     run = fastest(grad_runs)
     row["misfit"], gradient = float(run["value"][0]), run["value"][1]
     row.update(grad_s=run["s"], ratio=run["s"] / row["forward_s"],
                grad_factorisations=run["misses"], grad_cache_hits=run["hits"])
-    if "factor_s" in run:
+    if args.breakdown:
         row.update(grad_factor_s=run["factor_s"], grad_host_s=run["host_solve_s"],
                    grad_jax_s=run["s"] - run["host_solve_s"], grad_krylov=run["krylov"])
     row["adjoint_iterations"], row["adjoint_residual"], row["adjoint_converged"] = \
@@ -438,13 +366,92 @@ def measure(problem: Problem, method: str, args, *, cg: bool) -> dict:
         grad_cg, row["compile_cg_s"] = compile_ahead(
             jax.value_and_grad(lambda th, load, d: misfit(th, load, d, baseline)), theta,
             loading, data)
-        run = fastest([timed_call(grad_cg, (theta, loading, data), None)
+        run = fastest([timed_call(grad_cg, (theta, loading, data))
                        for _ in range(args.cg_repeat)])
         row.update(cg_grad_s=run["s"], cg_ratio=run["s"] / row["forward_s"])
         row["cg_iterations"], row["cg_residual"], row["cg_converged"] = _adjoint_stats(run)
         row["cg_gradient_difference"] = max_relative_difference(gradient, run["value"][1])
     row["peak_rss_gb"] = peak_rss_gb()
     return row
+
+
+def member_scales(size: int) -> np.ndarray:
+    """Parameter factors of the members of a batch of ``size``: ``1 + 0.1 i / size``."""
+    return 1.0 + 0.1 * np.arange(size) / size
+
+
+def measure_batch(problem: Problem, method: str, args) -> list[dict]:
+    """Forward and value-and-gradient of the misfit under ``jax.vmap`` over B parameter sets, for
+    each B of ``--batch`` (and B = 1): seconds per call and per member, factorisations."""
+    import jax
+    import jax.numpy as jnp
+
+    import calib
+    from experiments._measure import compile_ahead, fastest
+
+    model, theta = problem.model, problem.theta
+    newton = model.newton(method=method, amg_threshold=args.amg_threshold)
+    observe = jnp.asarray(problem.observe)
+    implicit = calib.Implicit()
+
+    def settlements(th, load, adjoint=None):
+        solution = model.solve(th, load, steps=args.load_steps, solver=newton, adjoint=adjoint)
+        return -model.displacement(solution.x, load)[observe, -1], solution
+
+    def forward(th, load):
+        s, solution = settlements(th, load)
+        return s, solution.steps, solution.result
+
+    def misfit(th, load, measured):
+        s, _ = settlements(th, load, implicit)
+        return 0.5 * jnp.sum(((s - measured) / SIGMA) ** 2)
+
+    loading = model.loading()
+    rows, data = [], None
+    for size in sorted({1, *args.batch}):
+        members = jax.tree.map(lambda v: v * jnp.asarray(member_scales(size), v.dtype), theta)
+        fwd, compile_f = compile_ahead(jax.vmap(forward, in_axes=(0, None)), members, loading)
+        warm = timed_call(fwd, (members, loading))
+        if data is None:  # B = 1 comes first: its member is theta itself
+            data = jnp.asarray(np.asarray(warm["value"][0][0]) * np.resize(FACTORS, len(observe)))
+        grad, compile_g = compile_ahead(jax.vmap(jax.value_and_grad(misfit), in_axes=(0, None, None)),
+                                        members, loading, data)
+        timed_call(grad, (members, loading, data))  # warm-up
+        forward_runs, grad_runs = [], []
+        for _ in range(args.repeat):
+            forward_runs.append(timed_call(fwd, (members, loading)))
+            grad_runs.append(timed_call(grad, (members, loading, data)))
+        f, g = fastest(forward_runs), fastest(grad_runs)
+        _, steps, results = f["value"]
+        rows.append({"batch": size, "dofs": model.n_free, "method": newton.resolved_method,
+                     "forward_s": f["s"], "grad_s": g["s"], "forward_member_s": f["s"] / size,
+                     "grad_member_s": g["s"] / size, "compile_forward_s": compile_f,
+                     "compile_grad_s": compile_g, "newton_steps": int(np.sum(steps)),
+                     "all_successful": bool(np.all(np.asarray(results) == 0)),
+                     "forward_factorisations": f["misses"], "grad_factorisations": g["misses"],
+                     "grad_cache_hits": g["hits"], "forward_host_s": f["host_solve_s"],
+                     "grad_host_s": g["host_solve_s"]})
+    base = rows[0]
+    for row in rows:
+        row["forward_ratio"] = row["forward_member_s"] / base["forward_member_s"]
+        row["grad_ratio"] = row["grad_member_s"] / base["grad_member_s"]
+    return rows
+
+
+def print_batch(rows):
+    first = rows[0]
+    print(f"\n  jax.vmap over B parameter sets, plane strain {first['dofs']} DOFs, "
+          f"{first['method']}: seconds per member, and as a ratio to B = 1 (target ~1)")
+    print(f"  {'B':>4s} {'T_f/B s':>9s} {'ratio':>6s} {'T_fg/B s':>9s} {'ratio':>6s} "
+          f"{'Newton/B':>8s} {'fact f/B':>8s} {'fact fg/B':>9s} {'hits fg':>7s} {'host fg s':>9s} "
+          f"{'compile f':>9s} {'fg':>6s}  all ok")
+    for r in rows:
+        b = r["batch"]
+        print(f"  {b:4d} {r['forward_member_s']:9.4f} {r['forward_ratio']:6.2f} "
+              f"{r['grad_member_s']:9.4f} {r['grad_ratio']:6.2f} {r['newton_steps'] / b:8.2f} "
+              f"{r['forward_factorisations'] / b:8.2f} {r['grad_factorisations'] / b:9.2f} "
+              f"{r['grad_cache_hits']:7d} {r['grad_host_s']:9.3f} {r['compile_forward_s']:9.1f} "
+              f"{r['compile_grad_s']:6.1f}  {r['all_successful']}")
 
 
 def growth_exponent(dofs, seconds) -> float:
@@ -518,21 +525,18 @@ def to_dataset(rows, summary, config, environment):
                       attrs=attrs)
 
 
-def write_results(directory: pathlib.Path, rows, summary, config, environment):
+def write_results(directory: pathlib.Path, rows, summary, config, environment, batch=()):
+    """``bench_fem.json`` (everything, the batch rows under ``"batch"``) and, for the size sweep,
+    ``bench_fem.nc``."""
+    from experiments._measure import jsonable
+
     directory.mkdir(parents=True, exist_ok=True)
-    to_dataset(rows, summary, config, environment).to_netcdf(directory / "bench_fem.nc",
-                                                             engine="h5netcdf")
+    if rows:
+        to_dataset(rows, summary, config, environment).to_netcdf(directory / "bench_fem.nc",
+                                                                 engine="h5netcdf")
     (directory / "bench_fem.json").write_text(json.dumps(
-        {"config": config, "environment": environment, "summary": summary, "rows": rows},
-        indent=2, default=_jsonable) + "\n")
-
-
-def _jsonable(value):
-    if isinstance(value, pathlib.Path):
-        return str(value)
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    return float(value)
+        {"config": config, "environment": environment, "summary": summary, "rows": rows,
+         "batch": list(batch)}, indent=2, default=jsonable) + "\n")
 
 
 def _fmt(value, spec: str, width: int) -> str:
@@ -585,9 +589,10 @@ def main(argv=None) -> int:
 
     jax.config.update("jax_enable_x64", True)
 
-    environment = {"backend": jax.default_backend(), "jax": jax.__version__,
-                   "python": platform.python_version(), "cpu_count": os.cpu_count(),
-                   **{k: os.environ[k] for k in BLAS_THREADS if k in os.environ}}
+    from experiments._measure import environment as measure_environment
+
+    environment = measure_environment(**{k: os.environ[k] for k in BLAS_THREADS
+                                         if k in os.environ})
     print(f"bench-fem: {args.material} strip footing on two layers, {args.pressure:g} kPa"
           f"{f', gravity {args.unit_weight:g} kN/m³' if args.unit_weight > 0 else ''}, method "
           f"{args.method}, {args.load_steps} load step(s), backend {environment['backend']}, "
@@ -609,8 +614,31 @@ def main(argv=None) -> int:
               f"{'' if cg else ', CG baseline skipped (--cg-max-dofs)'}", flush=True)
         rows.append(measure(problem, args.box_method, args, cg=cg))
         del problem
-    print_table(rows)
+    batch = []
+    if args.batch:
+        problem = strip_footing(args.batch_dofs, args)
+        print(f"  ... batches {sorted({1, *args.batch})} of {problem.model!r}, grid {problem.grid}",
+              flush=True)
+        batch = measure_batch(problem, args.method, args)
+        del problem
+    summary = {}
+    if rows:
+        print_table(rows)
+        summary = summarise(rows)
+    if batch:
+        print_batch(batch)
+        largest = batch[-1]
+        summary.update(batch_size=largest["batch"], batch_forward_ratio=largest["forward_ratio"],
+                       batch_grad_ratio=largest["grad_ratio"])
+    if args.out is not None:
+        write_results(args.out, rows, summary, vars(args), environment, batch)
+        print(f"\n  results written to {args.out}: bench_fem.json"
+              + (" and bench_fem.nc" if rows else ""))
+    return 0
 
+
+def summarise(rows) -> dict:
+    """Print and return the ratios and growth exponents of the size sweep."""
     plane = [r for r in rows if r["case"] == "plane strain"]
     dofs = [r["dofs"] for r in plane]
     summary = {"forward_exponent": growth_exponent(dofs, [r["forward_s"] for r in plane]),
@@ -628,10 +656,7 @@ def main(argv=None) -> int:
         print(f"  growth exponent {min(dofs)} -> {max(dofs)} DOFs: T_f ~ N^"
               f"{summary['forward_exponent']:.2f}, T_fg ~ N^{summary['grad_exponent']:.2f} "
               f"(target <= 1.3)")
-    if args.out is not None:
-        write_results(args.out, rows, summary, vars(args), environment)
-        print(f"\n  results written to {args.out / 'bench_fem.nc'} and bench_fem.json")
-    return 0
+    return summary
 
 
 if __name__ == "__main__":

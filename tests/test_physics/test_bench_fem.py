@@ -77,3 +77,29 @@ def test_main_tiny(tmp_path, capsys):
     assert dataset["gradient"].sel(parameter="sand.k").item() == pytest.approx(
         row["gradient"]["sand.k"])
     assert list(dataset["case"].values) == ["plane strain"]
+
+
+def test_batch_tiny(tmp_path, capsys):
+    # jax.vmap of a tiny linear-elastic strip at B = 1 (two compilations; the batching itself is
+    # tested in tests/test_calib/test_sparse_batching.py).
+    status = bench_fem.main(["--dofs", "--box-dofs", "0", "--batch", "1", "--batch-dofs", "200",
+                             "--material", "linear", "--repeat", "1", "--out", str(tmp_path)])
+    assert status == 0
+    assert "jax.vmap over B parameter sets" in capsys.readouterr().out
+    results = json.loads((tmp_path / "bench_fem.json").read_text())
+    assert results["rows"] == [] and not (tmp_path / "bench_fem.nc").exists()
+    (row,) = results["batch"]
+    assert row["batch"] == 1 and row["forward_ratio"] == row["grad_ratio"] == 1.0
+    assert row["all_successful"] and row["forward_member_s"] > 0 and row["grad_member_s"] > 0
+    # One factorisation per Newton step; the adjoint factorises nothing new.
+    assert row["forward_factorisations"] == row["grad_factorisations"] == row["newton_steps"]
+    assert row["grad_cache_hits"] >= 1
+    assert results["summary"]["batch_size"] == 1
+    assert bench_fem.member_scales(4).tolist() == [1.0, 1.025, 1.05, 1.075]
+
+
+def test_arguments_are_checked():
+    with pytest.raises(SystemExit):
+        bench_fem.parse_args(["--dofs", "--box-dofs", "0"])  # nothing to run
+    with pytest.raises(SystemExit):
+        bench_fem.parse_args(["--batch", "0"])
