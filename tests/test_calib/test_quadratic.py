@@ -67,7 +67,7 @@ def test_implicit_with_every_linear_solver(linear_solver):
     assert len(log) >= 1
     assert all(r.solver == type(linear_solver).__name__ for r in log)
     assert all(r.exact for r in log)
-    assert max(float(np.max(r.residual)) for r in log) <= linear_solver.tol
+    assert max(float(np.max(r.residual)) for r in log) <= float(linear_solver.tolerance(np.float64))
 
 
 def test_equilibrium_energy_and_envelope_theorem():
