@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 
-from ._potential import Potential, smooth_step
+from ._potential import Constraint, Potential, positive, smooth_step, value_of
 from calib._errors import CalibValueError
 
 
@@ -51,7 +50,7 @@ class EAM(Potential):
         return smooth_step(r, 0.9 * self.cutoff if self.onset is None else self.onset, self.cutoff)
 
     def site_energies(self, theta, r, d, inside, species, neighbour_species):
-        self.check_theta(theta)
+        theta = self.check_theta(theta)
         switch = self._switch(r)
         rho = jnp.sum(jnp.where(inside, switch * self.density(r, theta), 0.0), axis=1)
         pair = 0.5 * jnp.sum(jnp.where(inside, switch * self.pair(r, theta), 0.0), axis=1)
@@ -75,11 +74,19 @@ class SuttonChen(EAM):
     Parameters θ: ``epsilon`` (eV), ``a`` (Å; the lattice constant the fit used), ``c``
     (dimensionless), ``n``, ``m`` (exponents, dimensionless; differentiable too). The power laws
     decay slowly: the published values assume lattice sums to infinite range, so use a cutoff of at
-    least ~3 a (all periodic images are counted). :data:`SUTTON_CHEN` holds the Cu, Ni and Al sets.
+    least ~3 a (all periodic images are counted). Every parameter must be positive (checked, also
+    under ``jit``/``grad``). :data:`SUTTON_CHEN` holds the Cu, Ni and Al sets.
     """
 
     parameters = ("epsilon", "a", "c", "n", "m")
     cutoff: float = 10.0
+
+    def constraints(self, theta):
+        return (positive(theta, "epsilon", "the energy scale, eV"),
+                positive(theta, "a", "the length scale, Å"),
+                positive(theta, "c", "the strength of the embedding term, dimensionless"),
+                positive(theta, "n", "the repulsive exponent"),
+                positive(theta, "m", "the density exponent"))
 
     def embedding(self, rho, theta):
         return -theta["epsilon"] * theta["c"] * _safe_sqrt(rho)
@@ -110,22 +117,24 @@ class FinnisSinclair(EAM):
     Parameters θ: ``A`` (eV/Å, as :math:`\rho` is in Å²), ``d`` (Å), ``beta`` (dimensionless),
     ``c`` (Å), ``c0`` (eV/Å²), ``c1`` (eV/Å³), ``c2`` (eV/Å⁴). The functions vanish with zero slope
     at ``d`` and ``c``, which are themselves parameters, so no switch is applied (energies and forces
-    are continuous; force constants jump there). ``cutoff`` must exceed both: checked when θ is
-    concrete; under tracing, keep a margin for the values a fit may reach.
+    are continuous; force constants jump there). ``cutoff`` must exceed both, and ``A``, ``d``, ``c``
+    must be positive: checked at once when θ is concrete, at run time when it is traced.
     """
 
     parameters = ("A", "d", "beta", "c", "c0", "c1", "c2")
     cutoff: float = 4.5
     smooth: bool = False
 
-    def check_theta(self, theta) -> None:
-        super().check_theta(theta)
-        for name in ("c", "d"):
-            value = theta[name]
-            if not isinstance(value, jax.core.Tracer) and float(value) > self.cutoff:
-                raise CalibValueError(f"FinnisSinclair: theta[{name!r}] = {float(value)} Å exceeds "
-                                      f"cutoff = {self.cutoff} Å, so interactions would be cut off; "
-                                      f"use FinnisSinclair(cutoff={float(value) + 0.5:.2f}) or more")
+    def constraints(self, theta):
+        reach = tuple(
+            Constraint((name,), value_of(theta[name]) <= self.cutoff,
+                       f"{name} <= cutoff = {self.cutoff} Å (beyond the cutoff the interactions "
+                       "would be cut off)",
+                       f"use FinnisSinclair(cutoff=...) with room for the values {name} may reach")
+            for name in ("c", "d"))
+        return (positive(theta, "A", "the embedding strength, eV/Å"),
+                positive(theta, "d", "the range of the density, Å"),
+                positive(theta, "c", "the range of the pair term, Å")) + reach
 
     def embedding(self, rho, theta):
         return -theta["A"] * _safe_sqrt(rho)

@@ -64,7 +64,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._eam import EAM
-from ._potential import Potential
+from ._potential import Constraint, Potential
 from calib._errors import CalibTypeError, CalibValueError
 
 LAMMPS_HARTREE_BOHR = 27.2 * 0.529
@@ -153,6 +153,12 @@ def _hermite(values, slopes, row, x, spacing, extrapolate):
 
 # --------------------------------------------------------------------------------------------------
 # The potential.
+
+
+def _all_finite(table):
+    if isinstance(table, jax.core.Tracer):
+        return jnp.all(jnp.isfinite(table))
+    return bool(np.all(np.isfinite(np.asarray(table))))
 
 
 def _positive(value):
@@ -259,14 +265,23 @@ class TabulatedEAM(Potential):
             high, low = jnp.maximum(a, b), jnp.minimum(a, b)
         return high * (high + 1) // 2 + low
 
-    def check_theta(self, theta) -> None:
-        super().check_theta(theta)
+    def check_theta(self, theta):
+        checked = super().check_theta(theta)
         for key, shape in self.shapes.items():
             got = tuple(np.shape(theta[key]))
             if got != shape:
                 raise CalibValueError(f"{type(self).__name__}: theta[{key!r}] must have shape {shape} "
                                       f"for elements {self.symbols}, n_rho={self.n_rho}, "
                                       f"n_r={self.n_r}; got {got}")
+        return checked
+
+    def constraints(self, theta):
+        # Tables have no sign constraints (F, f and r*phi change sign freely); what can be wrong
+        # is a NaN or inf node, e.g. from an optimiser step, which would spread to every energy.
+        return tuple(Constraint((key,), _all_finite(theta[key]), f"every node of {key} finite",
+                                f"replace the NaN/inf nodes of theta[{key!r}]; if an optimiser "
+                                "produced them, lower its step size")
+                     for key in self.parameters)
 
     # -- evaluation --------------------------------------------------------------------------------
     # The work is done by jitted module functions with the (hashable) potential static: one compiled
@@ -274,27 +289,27 @@ class TabulatedEAM(Potential):
 
     def embedding(self, theta, rho, species=0):
         """Interpolated :math:`F_s(\\rho)`, eV, at densities ``rho`` (any shape)."""
-        self.check_theta(theta)
+        theta = self.check_theta(theta)
         rho = jnp.asarray(rho, jnp.result_type(float))
         return _function(self, "F", jnp.asarray(theta["F"]), jnp.broadcast_to(species, rho.shape),
                          rho)
 
     def density(self, theta, r, species=0):
         """Interpolated :math:`f_s(r)` at distances ``r`` (Å, any shape; no cutoff applied)."""
-        self.check_theta(theta)
+        theta = self.check_theta(theta)
         r = jnp.asarray(r, jnp.result_type(float))
         return _function(self, "f", jnp.asarray(theta["f"]), jnp.broadcast_to(species, r.shape), r)
 
     def pair(self, theta, r, species_a=0, species_b=0):
         """Interpolated pair energy :math:`\\phi_{ab}(r) = (r\\phi)(r)/r`, eV, at ``r`` > 0 (Å; no
         cutoff applied)."""
-        self.check_theta(theta)
+        theta = self.check_theta(theta)
         r = jnp.asarray(r, jnp.result_type(float))
         row = jnp.broadcast_to(self.pair_row(species_a, species_b), r.shape)
         return _function(self, "rphi", jnp.asarray(theta["rphi"]), row, r) / r
 
     def site_energies(self, theta, r, d, inside, species, neighbour_species):
-        self.check_theta(theta)
+        theta = self.check_theta(theta)
         tables = {key: jnp.asarray(theta[key]) for key in self.parameters}
         return _site_energies(self, tables, r, inside, species, neighbour_species)
 

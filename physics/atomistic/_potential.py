@@ -9,10 +9,12 @@ per-atom energies (eV); :func:`potential_energy` sums them for a structure.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._neighbours import Neighbours, displacements, neighbours_valid
 from calib._errors import CalibKeyError, CalibTypeError, CalibValueError
@@ -27,6 +29,88 @@ def smooth_step(r, onset, cutoff):
     continuous (the same switch as ASE's Morse calculator)."""
     s = jnp.clip((cutoff - r) / (cutoff - onset), 0.0, 1.0)
     return s * s * s * (10.0 + s * (-15.0 + 6.0 * s))
+
+
+class Constraint(NamedTuple):
+    """One condition on the parameters θ of a potential.
+
+    Attributes:
+        names: the θ entries the condition involves, e.g. ``("sigma",)`` or ``("a", "sigma")``.
+        ok: a bool (or a bool array, or a traced bool) that is true inside the physical range.
+        requirement: the range in words, e.g. ``"sigma > 0 (the length scale, Å)"``.
+        fix: what to do instead; ``None`` gives the generic advice of :func:`enforce`.
+    """
+
+    names: tuple[str, ...]
+    ok: Any
+    requirement: str
+    fix: str | None = None
+
+
+def _advice(constraint: Constraint) -> str:
+    if constraint.fix is not None:
+        return constraint.fix
+    name = constraint.names[0]
+    return (f"pass a value in that range; when fitting, keep {name} inside it with a transform "
+            f"(e.g. fit log({name}) for a positive parameter) or bounds")
+
+
+def enforce(potential_name: str, theta: dict, constraints) -> dict:
+    """Check ``constraints`` on ``theta`` (see :meth:`Potential.check_theta`) and return ``theta``.
+
+    Concrete conditions raise here. Traced ones are folded into one predicate and one message
+    index for ``equinox.branched_error_if``, so the first energy (or derivative) evaluated from the
+    returned θ raises (``jax.errors.JaxRuntimeError``) with the message of the first condition that
+    fails; where errors cannot be raised (``EQX_ON_ERROR=nan``), the energy is NaN instead.
+    """
+    traced = []
+    for constraint in constraints:
+        if isinstance(constraint.ok, jax.core.Tracer):
+            traced.append(constraint)
+            continue
+        if not bool(np.all(np.asarray(constraint.ok))):
+            values = ", ".join(f"{n}={_show(theta[n])}" for n in constraint.names)
+            raise CalibValueError(f"{potential_name}: theta has {values}, outside the physical range "
+                                  f"{constraint.requirement}; {_advice(constraint)}")
+    if not traced:
+        return theta
+    failed = jnp.stack([~jnp.all(c.ok) for c in traced])
+    messages = [f"{potential_name}: {', '.join(f'theta[{n!r}]' for n in c.names)} (traced, so "
+                f"checked at run time) outside the physical range {c.requirement}; {_advice(c)}"
+                for c in traced]
+    # The check rides on a factor, 1 (or NaN when a condition fails), that multiplies every
+    # parameter it names: the factor then enters the energy *and* every derivative with respect to
+    # those parameters, so no transformation can drop the check as dead code (an energy linear in
+    # a parameter has a gradient that does not use that parameter's value).
+    bad = jnp.any(failed)
+    factor = eqx.branched_error_if(jnp.where(bad, jnp.nan, 1.0), bad, jnp.argmax(failed), messages)
+    names = sorted({n for c in traced for n in c.names})
+    return {**theta, **{n: theta[n] * factor for n in names}}
+
+
+def _show(value) -> str:
+    try:
+        # Under an eager jax.grad the value is a tracer whose primal is concrete.
+        value = np.asarray(jax.lax.stop_gradient(value), float)
+    except jax.errors.ConcretizationTypeError:
+        return "(a traced value)"
+    if value.size == 1:
+        return f"{value.item():g}"
+    if value.size <= 8:
+        return np.array2string(value, precision=6)
+    bad = int(np.sum(~np.isfinite(value)))
+    return f"<array of shape {value.shape}, {bad} of its entries NaN/inf>"
+
+
+def value_of(x):
+    """``x`` as a NumPy array when it is concrete (so conditions on it are decided now, also inside
+    a ``jit`` trace where θ is a closed-over constant), else the tracer itself."""
+    return x if isinstance(x, jax.core.Tracer) else np.asarray(x)
+
+
+def positive(theta, name: str, meaning: str) -> Constraint:
+    """``theta[name] > 0``, with ``meaning`` (what the parameter is, its unit) in the message."""
+    return Constraint((name,), value_of(theta[name]) > 0, f"{name} > 0 ({meaning})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +130,19 @@ class Potential:
             raise CalibValueError(f"{type(self).__name__}: cutoff must be a positive length in Å, got "
                                   f"{self.cutoff!r}")
 
-    def check_theta(self, theta) -> None:
-        """Raise a clear error when ``theta`` lacks a parameter."""
+    def check_theta(self, theta):
+        """Check ``theta`` and return it, ready to evaluate the energy with.
+
+        Its structure (a dict holding every name in ``parameters``) is checked in Python. Its
+        values are checked against :meth:`constraints`: at once when they are concrete (a
+        :class:`~calib._errors.CalibValueError` naming the parameter, its value, the allowed range
+        and the fix), and at run time when they are traced (``jit``, ``grad``, ``vmap``: an
+        optimiser's calls), by ``equinox.branched_error_if`` on the returned θ, so that an energy
+        computed from it raises an error with the same words. Every condition goes into a single
+        check, so the cost is one scalar branch per energy evaluation.
+
+        Callers must evaluate the energy with the *returned* θ (the run-time check travels with it).
+        """
         if not isinstance(theta, dict):
             raise CalibTypeError(f"{type(self).__name__}: theta must be a dict of parameters "
                                  f"{list(self.parameters)}, got {type(theta).__name__}")
@@ -55,6 +150,11 @@ class Potential:
         if missing:
             raise CalibKeyError(f"{type(self).__name__}: theta is missing {missing}; it needs "
                                 f"{list(self.parameters)} (see the class docstring for units)")
+        return enforce(type(self).__name__, theta, self.constraints(theta))
+
+    def constraints(self, theta) -> tuple["Constraint", ...]:
+        """The physical range of the parameters, as :class:`Constraint` s (none by default)."""
+        return ()
 
     def site_energies(self, theta, r, d, inside, species, neighbour_species) -> jax.Array:
         """Energy of each atom, ``(N,)``, eV.
@@ -113,7 +213,7 @@ class PairPotential(Potential):
         return phi
 
     def site_energies(self, theta, r, d, inside, species, neighbour_species):
-        self.check_theta(theta)
+        theta = self.check_theta(theta)
         return 0.5 * jnp.sum(jnp.where(inside, self.truncated_pair(r, theta), 0.0), axis=1)
 
 

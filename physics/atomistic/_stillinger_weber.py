@@ -26,8 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._potential import Potential
-from calib._errors import CalibValueError
+from ._potential import Constraint, Potential, positive, value_of
 
 # exp(scale / x) for x -> 0- is flat to all orders; below this exponent it is replaced by exactly 0
 # (e^-500 ~ 1e-217, far below any energy resolution). Stopping short of x = 0 keeps every derivative
@@ -93,33 +92,36 @@ class StillingerWeber(Potential):
 
     Attributes:
         cutoff: Å, static; must be at least :math:`a\sigma` of θ (the default is
-            :math:`a\sigma` of :data:`STILLINGER_WEBER_SI`, 3.77118 Å). It is checked, with a
-            ``ValueError``, when θ holds concrete numbers; under ``jit`` or ``grad`` θ is traced and
-            cannot be checked, so keep ``cutoff >= a * sigma`` yourself (e.g. when fitting σ or
-            :math:`a`, give a cutoff with room to spare: beyond :math:`a\sigma` the terms are 0).
+            :math:`a\sigma` of :data:`STILLINGER_WEBER_SI`, 3.77118 Å). This, and the positivity of
+            ``epsilon``, ``sigma``, ``a``, ``gamma`` (``lambda_ >= 0``), is checked at once when θ
+            holds concrete numbers and at run time under ``jit``/``grad``/``vmap``; when fitting σ
+            or :math:`a`, give a cutoff with room to spare (beyond :math:`a\sigma` the terms are 0).
     """
 
     parameters = ("epsilon", "sigma", "a", "lambda_", "gamma", "A", "B", "p", "q", "cos_theta0")
     cutoff: float = 1.80 * 2.0951
 
-    def check_theta(self, theta) -> None:
-        super().check_theta(theta)
-        a, sigma = theta["a"], theta["sigma"]
-        if isinstance(a, jax.core.Tracer) or isinstance(sigma, jax.core.Tracer):
-            return  # traced: the values are unknown here (see the class docstring)
-        a, sigma = float(np.asarray(a)), float(np.asarray(sigma))
-        if not (a > 0 and sigma > 0):
-            raise CalibValueError(f"StillingerWeber: theta needs a > 0 and sigma > 0 (Å), got a={a}, "
-                                  f"sigma={sigma}")
-        if a * sigma > self.cutoff * (1.0 + _CUTOFF_SLACK):
-            raise CalibValueError(f"StillingerWeber: the potential reaches a * sigma = {a * sigma:.6g} Å "
-                                  f"but cutoff = {self.cutoff:.6g} Å would truncate it; use "
-                                  f"StillingerWeber(cutoff={a * sigma:.6g}) or larger")
+    def constraints(self, theta):
+        a, sigma = value_of(theta["a"]), value_of(theta["sigma"])
+        reach = a * sigma
+        reach_text = (f"{float(np.max(reach)):.6g}" if not isinstance(reach, jax.core.Tracer)
+                      else "a * sigma")
+        return (positive(theta, "epsilon", "the energy scale, eV"),
+                positive(theta, "sigma", "the length scale, Å"),
+                positive(theta, "a", "the range in units of sigma"),
+                positive(theta, "gamma", "the three-body decay length in units of sigma"),
+                Constraint(("lambda_",), value_of(theta["lambda_"]) >= 0,
+                           "lambda_ >= 0 (the three-body strength; negative favours collapse)"),
+                Constraint(("a", "sigma"), reach <= self.cutoff * (1.0 + _CUTOFF_SLACK),
+                           f"a * sigma <= cutoff = {self.cutoff:.6g} Å (the potential's reach, "
+                           "which the cutoff would truncate)",
+                           f"use StillingerWeber(cutoff={reach_text}) or larger (beyond a * sigma "
+                           "the terms are 0, so a larger cutoff costs only time)"))
 
     def site_energies(self, theta, r, d, inside, species, neighbour_species):
         if isinstance(theta, dict):
             theta = {"cos_theta0": _COS_TETRAHEDRAL, **theta}
-        self.check_theta(theta)
+        theta = self.check_theta(theta)
         eps, sigma, a = theta["epsilon"], theta["sigma"], theta["a"]
         x = r - a * sigma  # < 0 within range
 
