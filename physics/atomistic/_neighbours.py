@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ._cell3 import inv3, smallest_singular_value3
 from ._structure import Structure
 from calib._errors import CalibValueError
 
@@ -194,13 +195,14 @@ def neighbours_valid(neighbours: Neighbours, positions: jax.Array, cell: jax.Arr
     positions = jax.lax.stop_gradient(positions)
     cell = jax.lax.stop_gradient(cell)
     reference_cell = neighbours.reference_cell
-    f_transpose = jnp.linalg.solve(reference_cell, cell)
-    pulled_back = positions @ jnp.linalg.solve(cell, reference_cell)
+    # Closed-form 3x3 algebra (see _cell3): this runs in every energy evaluation.
+    f_transpose = inv3(reference_cell) @ cell
+    pulled_back = positions @ (inv3(cell) @ reference_cell)
     moved = pulled_back - neighbours.reference_positions
     # Only relative motion matters (|u_j - u_i| <= 2 max_k |u_k - c| for any c): discount the
     # mean displacement, so a rigid drift of the whole crystal never invalidates the list.
     moved = moved - jnp.mean(moved, axis=0)
     delta = jnp.max(jnp.linalg.norm(moved, axis=-1), initial=0.0)
-    stretch = jnp.min(jnp.linalg.svd(f_transpose, compute_uv=False))
+    stretch = smallest_singular_value3(f_transpose)
     reach = neighbours.cutoff + neighbours.skin
     return stretch * (reach - 2.0 * delta) >= neighbours.cutoff

@@ -27,6 +27,7 @@ import numpy as np
 
 import calib
 
+from ._cell3 import det3
 from ._neighbours import Neighbours, neighbour_list, update_neighbours
 from ._potential import Potential, potential_energy
 from ._precondition import LatticePreconditioner, lattice_grid
@@ -64,7 +65,7 @@ class RelaxationEnergy:
         deformation = jnp.eye(3) + total
         cell = reference_cell @ deformation.T
         energy = potential_energy(self.potential, u @ deformation.T, cell, theta, neighbours)
-        return energy + pressure * jnp.abs(jnp.linalg.det(cell))
+        return energy + pressure * jnp.abs(det3(cell))
 
 
 def positions_nullspace(state) -> jax.Array:
@@ -89,7 +90,11 @@ class Relaxed(NamedTuple):
 
     Attributes:
         positions: ``(N, 3)`` Å.  cell: ``(3, 3)`` Å.  energy: eV (enthalpy when pressure ≠ 0).
-        solution: the :class:`calib.Solution` (diagnostics).  neighbours: the list used.
+        solution: the :class:`calib.Solution` of the last solve (diagnostics). After an eager
+            relaxation rebuilt its neighbour list, its state is relative to the geometry of that
+            rebuild, not to the starting structure: read the geometry from ``positions`` and
+            ``cell``.
+        neighbours: the list used (the last one built).
     """
 
     positions: jax.Array
@@ -107,7 +112,7 @@ def relax(potential: Potential, theta, structure: Structure, *, positions: bool 
           cell: str | None = None, pressure: float = 0.0, strain=None,
           reference_positions=None, reference_cell=None, neighbours: Neighbours | None = None,
           skin: float = 1.0, solver: calib.AbstractSolver | None = None,
-          adjoint: calib.AbstractAdjoint | None = None, throw: bool = False,
+          adjoint: calib.AbstractAdjoint | None = None, throw: bool = False, warn: bool = True,
           rebuilds: int = 10, precondition: bool = True) -> Relaxed:
     """Relax ``structure`` under ``potential`` with parameters ``theta``.
 
@@ -125,6 +130,8 @@ def relax(potential: Potential, theta, structure: Structure, *, positions: bool 
         solver: default ``calib.LBFGS(tol=1e-9)`` (eV/Å on positions, eV on strains).
         adjoint: default implicit differentiation with rigid translations projected out.
         throw: raise when the relaxation fails instead of warning (see :func:`calib.equilibrium`).
+        warn: with ``throw=False``, warn (:class:`calib.NonConvergenceWarning`) when it fails;
+            ``False`` leaves the failure in ``Relaxed.solution.result`` for the caller to report.
         rebuilds: when not traced, how many times to rebuild a neighbour list that went stale
             during the relaxation and continue.
         precondition: give an L-BFGS solver without a preconditioner the
@@ -138,6 +145,7 @@ def relax(potential: Potential, theta, structure: Structure, *, positions: bool 
         raise CalibValueError(f"relax: cell must be one of {CELL_MODES}, got {cell!r}")
     if not positions and cell is None:
         raise CalibValueError("relax: nothing to relax (positions=False and cell=None)")
+    potential.check_theta(theta)  # bad parameters are named here, before any solve
     if neighbours is None:
         neighbours = neighbour_list(structure, potential.cutoff, skin)
     ref_positions = jnp.asarray(structure.positions if reference_positions is None
@@ -169,8 +177,8 @@ def relax(potential: Potential, theta, structure: Structure, *, positions: bool 
     for attempt in range(attempts):
         final = attempt == attempts - 1
         sol = calib.equilibrium(energy, state, theta, ref_positions, ref_cell, neighbours, strain,
-                                pressure, *solver_data, solver=solver, adjoint=adjoint, throw=throw and final,
-                                warn=not eager)
+                                pressure, *solver_data, solver=solver, adjoint=adjoint,
+                                throw=throw and final, warn=warn and not eager)
         deformation = jnp.eye(3) + strain + (_strain_tensor(sol.x["strain"]) if cell else 0.0)
         u = sol.x.get("positions", ref_positions)
         relaxed_positions, relaxed_cell = u @ deformation.T, ref_cell @ deformation.T
@@ -187,7 +195,7 @@ def relax(potential: Potential, theta, structure: Structure, *, positions: bool 
         state = jax.tree.map(jnp.zeros_like, sol.x)
         if positions:
             state["positions"] = ref_positions
-    if eager and not throw and int(sol.result) != calib.RESULTS.successful:
+    if eager and warn and not throw and int(sol.result) != calib.RESULTS.successful:
         warnings.warn(f"relax: {calib.RESULTS.message(int(sol.result))}", calib.NonConvergenceWarning,
                       stacklevel=2)
     return Relaxed(relaxed_positions, relaxed_cell, sol.energy, sol, neighbours)
