@@ -81,21 +81,40 @@ def host_solve(hessian, method: str, rtol: float, max_iterations: int, values, b
 def tangent_solve(hessian, method: str, rtol: float, max_iterations: int, values, b, active=True):
     r"""``H^{-1} b`` with ``H`` the sparse matrix of ``values``, differentiable in ``values`` and ``b``.
 
-    A ``lax.custom_linear_solve`` whose operator is the JAX sparse product (used only for
-    derivatives) and whose solve is the host factorisation: the derivative of :math:`H^{-1}b` is
-    another solve with :math:`H` (symmetric), which finds the factorisation in the cache.
-    Returns ``(x, iterations, status)`` as :func:`host_solve`.
+    The primal is one host solve (with its iteration count and status); the tangent,
+    :math:`\dot x = H^{-1}(\dot b - \dot H x)`, is a ``lax.custom_linear_solve`` whose operator is
+    the JAX sparse product and whose solve is the host factorisation, so JAX can transpose it for
+    reverse mode (another solve with the symmetric :math:`H`, which finds the factorisation in the
+    cache). The status comes from the primal solve only: under ``jax.jacfwd`` the tangent solves
+    are batched, the primal outputs are not. Returns ``(x, iterations, status)`` as
+    :func:`host_solve`.
     """
+    return _differentiable_solve(hessian, method, rtol, max_iterations, values, b,
+                                 jnp.asarray(active, bool))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3))
+def _differentiable_solve(hessian, method, rtol, max_iterations, values, b, active):
+    return host_solve(hessian, method, rtol, max_iterations, lax.stop_gradient(values), b, active)
+
+
+@_differentiable_solve.defjvp
+def _differentiable_solve_jvp(hessian, method, rtol, max_iterations, primals, tangents):
+    values, b, active = primals
+    values_dot, b_dot, _ = tangents
+    x, iterations, status = _differentiable_solve(hessian, method, rtol, max_iterations, values, b,
+                                                  active)
     frozen = lax.stop_gradient(values)
 
     def solve(_, rhs):
-        x, iterations, status = host_solve(hessian, method, rtol, max_iterations, frozen, rhs,
-                                           active)
-        return x, (iterations, status)
+        return host_solve(hessian, method, rtol, max_iterations, frozen, rhs, active,
+                          descent=False)[0]
 
-    x, (iterations, status) = lax.custom_linear_solve(
-        functools.partial(hessian.matvec, values), b, solve, symmetric=True, has_aux=True)
-    return x, iterations, status
+    rhs = b_dot - hessian.matvec(values_dot, x)
+    x_dot = lax.custom_linear_solve(functools.partial(hessian.matvec, frozen), rhs, solve,
+                                    symmetric=True)
+    zero = np.zeros((), jax.dtypes.float0)
+    return (x, iterations, status), (x_dot, zero, zero)
 
 
 def _host_near(hessian, method, rtol, max_iterations, values, current_values, b):
