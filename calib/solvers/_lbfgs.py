@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .._result import RESULTS
 from ._base import (AbstractSolver, accept_step, backtrack, check_positive, hold_when_converged,
                     safe_divide, safe_norm)
 from .._errors import CalibValueError
@@ -24,6 +25,9 @@ class LBFGSState(NamedTuple):
     y_history: jax.Array  # (m, n)
     rho: jax.Array  # (m,), 1 / (s . y); 0 marks an empty slot
     n_evaluations: jax.Array
+    # The last failed line search ended on a NaN/inf trial energy (e.g. a stale neighbour list, a
+    # parameter out of range): a stagnation caused by non-finite values, not by round-off.
+    trial_nonfinite: jax.Array
 
 
 def _gamma(s_hist, y_hist):
@@ -115,7 +119,7 @@ class LBFGS(AbstractSolver):
         m, n = self.history, x0.shape[0]
         zeros = jnp.zeros((m, n), x0.dtype)
         return LBFGSState(x0, value, grad, jnp.asarray(0), jnp.asarray(False), zeros, zeros,
-                          jnp.zeros((m,), x0.dtype), jnp.asarray(1))
+                          jnp.zeros((m,), x0.dtype), jnp.asarray(1), jnp.asarray(False))
 
     def _direction(self, state, params):
         """Two-loop recursion: ``-H g``."""
@@ -139,6 +143,13 @@ class LBFGS(AbstractSolver):
             largest = jnp.max(jnp.abs(p))
             p = p * jnp.minimum(1.0, safe_divide(self.max_step_size, largest) + (largest == 0))
         return p
+
+    def result(self, state):
+        """As the base class, but a stagnation whose last line search met only NaN/inf energies is
+        reported as ``nonfinite`` (the energy is undefined nearby), not as round-off."""
+        base = super().result(state)
+        return jnp.where((base == RESULTS.stagnated) & state.trial_nonfinite, RESULTS.nonfinite,
+                         base).astype(jnp.int32)
 
     def curvature(self, state):
         """The stored (s, y) pairs: an approximation of the inverse Hessian at the solution."""
@@ -185,6 +196,7 @@ class LBFGS(AbstractSolver):
         # A failed search with history: forget it and retry along -grad. Without history: stuck.
         rho = jnp.where(ok, rho, jnp.zeros_like(rho))
         stalled = (~ok) & (~had_history)
+        trial_nonfinite = (~ok) & ~(jnp.isfinite(f_t) & jnp.all(jnp.isfinite(g_t)))
         new = LBFGSState(x_new, f_new, g_new, state.n_steps + 1, stalled, s_hist, y_hist, rho,
-                         state.n_evaluations + n_eval)
+                         state.n_evaluations + n_eval, lax.stop_gradient(trial_nonfinite))
         return hold_when_converged(self, state, new)

@@ -202,3 +202,14 @@ def test_eager_solve_warns_at_the_callers_line_without_a_callback():
     text = _equilibrium.lower(convert(quadratic)[0], solver, adjoint, False, False, None, 50,
                               jnp.zeros(6), QTHETA, (), [], options, adjoint_options).as_text()
     assert "callback" not in text
+
+
+def test_line_search_against_nan_energies_is_reported_as_nonfinite():
+    # The energy is undefined (NaN) beyond x = 1, where it would keep decreasing: every trial step
+    # past the wall is NaN. That is not round-off ("stagnated ... loosen tol"): it is non-finite.
+    def walled(x, theta):
+        return jnp.sum(jnp.where(x < 1.0, -theta * x, jnp.nan))
+
+    with pytest.warns(calib.NonConvergenceWarning, match="NaN/inf"):
+        sol = calib.equilibrium(walled, jnp.zeros(2), 1.0)
+    assert int(sol.result) == calib.RESULTS.nonfinite and bool(jnp.all(jnp.isfinite(sol.x)))
