@@ -144,8 +144,10 @@ def test_without_nullspace_inconsistent_adjoint_is_reported(linear_solver):
     # H v = cotangent has no solution: the solve must say so, not return a silent number.
     adjoint = calib.Implicit(linear_solver=linear_solver)
     grad = jax.jit(jax.grad(lambda t: positional_loss_of_x(_solve(t, adjoint))))
+    # CG either stalls or meets the (round-off) non-positive curvature of the null vector: both are
+    # reported, and both messages point at the fix (a nullspace).
     with calib.record_adjoints() as log, pytest.warns(calib.NonConvergenceWarning,
-                                                       match="did not converge"):
+                                                       match="did not converge|negative curvature"):
         jax.block_until_ready(grad(ring_theta()))
     assert len(log) == 1
     assert not log[0].exact and not bool(log[0].converged)
