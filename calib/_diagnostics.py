@@ -33,7 +33,7 @@ _OWN = (os.path.join(_PACKAGE_ROOT, "calib") + os.sep, os.path.join(_PACKAGE_ROO
 
 def _internal(filename: str) -> bool:
     return (filename.startswith(_INTERNAL) or filename.startswith(_OWN) or "equinox" in filename
-            or filename.startswith("<") or "site-packages" + os.sep + "jax" in filename)
+            or filename.startswith("<"))
 
 
 def call_site() -> tuple[str, int, str]:

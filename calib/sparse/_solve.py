@@ -32,27 +32,36 @@ def _member(array, index, rank):
     return array[tuple(i if n > 1 else 0 for i, n in zip(index, np.shape(array)[:lead]))]
 
 
-def _host_tangent(hessian, method, rtol, max_iterations, descent, values, b, active):
-    batch = _batch_shape(((values, 1), (b, 1), (active, 0)))
+def _solve_members(batch, b, solve_member):
+    """Run ``solve_member(index) -> (x, SolveReport) | None`` (``None``: skipped) for every batch
+    member on the sparse worker; returns the stacked ``(x, iterations, status)``."""
     x = np.zeros(batch + b.shape[-1:], b.dtype)
     iterations = np.zeros(batch, np.int32)
     status = np.zeros(batch, np.int32)
 
     def work():
         for index in np.ndindex(*batch):
-            v = _member(values, index, 1)
-            if not _member(active, index, 0):
-                # Finished: keep its factorisation alive for the adjoint, solve nothing.
-                CACHE.touch(CACHE.key(hessian, v, method))
-                _stats.record(skipped=1)
-                continue
-            x[index], report = _solve_tangent(hessian, v, _member(b, index, 1), method=method,
-                                              rtol=rtol, max_iterations=max_iterations,
-                                              descent=descent)
-            iterations[index], status[index] = report.iterations, int(report.status)
+            solved = solve_member(index)
+            if solved is not None:
+                x[index], report = solved
+                iterations[index], status[index] = report.iterations, int(report.status)
 
     run_host(work, int(np.prod(batch, dtype=int)))
     return x, iterations, status
+
+
+def _host_tangent(hessian, method, rtol, max_iterations, descent, values, b, active):
+    def solve_member(index):
+        v = _member(values, index, 1)
+        if not _member(active, index, 0):
+            # Finished: keep its factorisation alive for the adjoint, solve nothing.
+            CACHE.touch(CACHE.key(hessian, v, method))
+            _stats.record(skipped=1)
+            return None
+        return _solve_tangent(hessian, v, _member(b, index, 1), method=method, rtol=rtol,
+                              max_iterations=max_iterations, descent=descent)
+
+    return _solve_members(_batch_shape(((values, 1), (b, 1), (active, 0))), b, solve_member)
 
 
 def _result_shapes(b):
@@ -118,21 +127,13 @@ def _differentiable_solve_jvp(hessian, method, rtol, max_iterations, primals, ta
 
 
 def _host_near(hessian, method, rtol, max_iterations, values, current_values, b):
-    batch = _batch_shape(((values, 1), (current_values, 1), (b, 1)))
-    x = np.zeros(batch + b.shape[-1:], b.dtype)
-    iterations = np.zeros(batch, np.int32)
-    status = np.zeros(batch, np.int32)
+    def solve_member(index):
+        return _solve_near(hessian, _member(values, index, 1), _member(current_values, index, 1),
+                           _member(b, index, 1), method=method, rtol=rtol,
+                           max_iterations=max_iterations)
 
-    def work():
-        for index in np.ndindex(*batch):
-            x[index], report = _solve_near(hessian, _member(values, index, 1),
-                                           _member(current_values, index, 1),
-                                           _member(b, index, 1), method=method, rtol=rtol,
-                                           max_iterations=max_iterations)
-            iterations[index], status[index] = report.iterations, int(report.status)
-
-    run_host(work, int(np.prod(batch, dtype=int)))
-    return x, iterations, status
+    return _solve_members(_batch_shape(((values, 1), (current_values, 1), (b, 1))), b,
+                          solve_member)
 
 
 def host_solve_near(hessian, method: str, rtol: float, max_iterations: int, values, current_values,

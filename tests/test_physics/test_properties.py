@@ -122,6 +122,9 @@ def test_forward_mode_and_reverse_mode_agree():
         assert float(forward[key]) == pytest.approx(float(reverse[key]), rel=1e-9)
 
 
+# The slowest test of the suite (about 80 s on 2 cores: 150 unrolled relaxation steps of a vacancy
+# crystal); implicit = unrolled is also checked on the calib systems and the FE models in make test.
+@pytest.mark.benchmark
 def test_implicit_vacancy_gradient_matches_unrolled_at_convergence():
     def ef(theta, adjoint):
         return vacancy_formation_energy(MORSE, theta, "fcc", 3.6, 2, solver=TIGHT, adjoint=adjoint)
