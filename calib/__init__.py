@@ -3,6 +3,9 @@
 The inner level, :func:`equilibrium`, minimises an energy ``E(x, theta)`` over the state ``x``; its
 result is differentiable in ``theta`` by the implicit function theorem (:class:`Implicit`) or by
 unrolled baselines (:class:`Unrolled`, :class:`Truncated`, :class:`Checkpointed`, :class:`Neumann`).
+The outer level, :func:`fit`, calibrates the parameters of a model (which may relax structures
+through ``equilibrium``) against observed data in xarray datasets, with exact Jacobians, parameter
+uncertainties, checkpoints and results saved as NetCDF.
 This package knows nothing about atoms or meshes: energies come from :mod:`physics` or from you.
 """
 
@@ -18,6 +21,11 @@ from .adjoint import AbstractAdjoint, Checkpointed, Implicit, Neumann, Truncated
 from .linear_solve import CG, MINRES, AbstractLinearSolver, Dense, NeumannSeries
 from .solvers import FIRE, LBFGS, AbstractSolver, GradientDescent, NewtonCG, SparseNewton
 from .sparse import SparseHessian
+from . import data
+from .objective import Conditions, Model
+from .parameters import Parameter, Tied
+from . import fit  # a package that is also callable: calib.fit(model, data, parameters)
+from .fit import FitError, FitResult, IterationInfo
 
 __version__ = "0.1.0"
 
@@ -27,4 +35,5 @@ __all__ = [
     "Checkpointed", "Dense", "FIRE", "GradientDescent", "Implicit", "LBFGS",
     "MINRES", "Neumann", "NeumannSeries", "NewtonCG", "NonConvergenceWarning", "RESULTS", "Solution", "SparseHessian", "SparseNewton",
     "Truncated", "Unrolled", "enable_compilation_cache", "equilibrium", "record_adjoints", "stability", "translation_modes",
+    "Conditions", "FitError", "FitResult", "IterationInfo", "Model", "Parameter", "Tied", "data", "fit",
 ]

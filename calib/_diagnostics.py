@@ -19,6 +19,7 @@ import warnings
 import jax
 import numpy as np
 
+from . import _monitor
 from ._errors import NonConvergenceWarning
 from ._result import RESULTS
 
@@ -49,6 +50,8 @@ def call_site() -> tuple[str, int, str]:
 
 
 def _warn(message: str, site) -> None:
+    if _monitor.quiet():  # a calibration is running and reports failed solves itself
+        return
     filename, line, module = site if site is not None else ("<unknown>", 0, "__main__")
     warnings.warn_explicit(message, NonConvergenceWarning, filename, line, module=module)
 

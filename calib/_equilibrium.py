@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from . import _monitor, _overrides
 from ._closure import convert, rebuild
 from ._diagnostics import call_site, ift_residual_message, warn_forward
 from ._errors import NonConvergenceWarning
@@ -80,7 +81,7 @@ def equilibrium(
         raise CalibTypeError(f"equilibrium: energy must be a callable energy(x, theta, *args) -> scalar, "
                              f"got {type(energy).__name__}")
     solver = LBFGS() if solver is None else solver
-    adjoint = Implicit() if adjoint is None else adjoint
+    adjoint = _overrides.resolve(Implicit() if adjoint is None else adjoint)
     if not isinstance(solver, AbstractSolver):
         raise CalibTypeError(f"equilibrium: solver must be a solver object such as calib.LBFGS() or "
                              f"calib.FIRE(), got {solver!r}")
@@ -106,7 +107,10 @@ def equilibrium(
     warn_inside = bool(warn) and not eager
     solution = _equilibrium(energy_skeleton, solver_static, adjoint_static, bool(throw),
                             warn_inside, check_stability, stability_iterations, *inputs)
-    if eager and warn and not throw:
+    # Every solve is reported to an open calib fit (or other monitor), so a failure inside a
+    # property function that returns plain numbers is still seen, and named.
+    _monitor.report(solution)
+    if eager and warn and not throw and not _monitor.quiet():
         _warn_now(solution, adjoint)
     return solution
 

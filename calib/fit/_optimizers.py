@@ -1,0 +1,339 @@
+r"""The outer optimisers. Each moves the unconstrained vector ``z`` and never accepts a point whose
+evaluation failed (an inner solve or an adjoint solve did not converge, or a prediction is not
+finite): such a point is rejected and the step shortened, and after ``max_rejections`` failures in
+a row the fit stops with a :class:`FitError` that names the solve and the parameters.
+
+- ``lm``: Levenberg–Marquardt with Marquardt's diagonal scaling and Nielsen's damping update
+  (Madsen, Nielsen & Tingleff, *Methods for non-linear least squares problems*, 2004), owned here so
+  that a failed trial point raises the damping and a checkpoint holds the damping for an exact resume.
+  Bounds are kept by the parameters' transforms.
+- ``trf``: :func:`scipy.optimize.least_squares`' trust-region reflective method, bounds enforced
+  natively; a failed trial point is returned as NaN residuals, which scipy answers by shrinking the
+  trust radius. scipy cannot be resumed mid-run: ``resume`` restarts it from the last accepted iterate.
+- ``lbfgsb``: :func:`scipy.optimize.minimize` (L-BFGS-B) on the objective with its reverse-mode
+  gradient; a failed point is returned as ``+inf``, which its line search backtracks from.
+- ``adam`` and ``lbfgs``: optax loops (``optax.adam``; ``optax.scale_by_lbfgs`` with a backtracking
+  line search here on the host, where a failed point is a rejected trial).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._errors import CalibValueError
+from ..objective._losses import scipy_loss
+from ._evaluate import Evaluation, Evaluator
+from ._loop import FitError, StopFit, Tracker
+
+OPTIMIZERS = ("trf", "lm", "lbfgsb", "adam", "lbfgs")
+# Optimisers that enforce bounds themselves (parameters without a transform keep the identity).
+BOUNDS_NATIVE = {"trf": True, "lbfgsb": True, "lm": False, "adam": False, "lbfgs": False}
+LEAST_SQUARES = ("trf", "lm")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Stopping rules and budgets of the outer loop.
+
+    Attributes:
+        max_iterations: accepted outer iterations.
+        ftol: stop when the relative decrease of the objective in a step is below ``ftol``.
+        xtol: stop when ``||dz|| <= xtol (||z|| + xtol)``.
+        gtol: stop when the largest gradient component of the objective (in ``z``) is below ``gtol``.
+        max_rejections: failed or rejected trial points in a row before giving up.
+        learning_rate: adam's step size (in ``z``, whose entries start at about ±1).
+    """
+
+    max_iterations: int = 200
+    ftol: float = 1e-10
+    xtol: float = 1e-10
+    gtol: float = 1e-10
+    max_rejections: int = 20
+    learning_rate: float = 0.05
+
+
+@dataclasses.dataclass
+class Outcome:
+    z: np.ndarray
+    evaluation: Evaluation
+    success: bool
+    message: str
+
+
+def _start(evaluator: Evaluator, kind: str, z0, tracker: Tracker) -> Evaluation:
+    start = evaluator.evaluate(kind, z0, None)
+    tracker.spent(start.inner_steps)
+    if not start.ok:
+        raise FitError(f"the fit cannot start: {start.failure}. Choose initial values where every "
+                       "inner solve converges (or loosen the inner solver's settings)")
+    if start.states is not None and evaluator.objective.warm_start:
+        # Re-evaluate with the warm state, so every later program sees one state structure.
+        start = evaluator.evaluate(kind, z0, start.states)
+        tracker.spent(start.inner_steps)
+        if not start.ok:
+            raise FitError(f"the fit cannot start: {start.failure}")
+    return start
+
+
+def _states_of(evaluation: Evaluation, objective):
+    return evaluation.states if objective.warm_start else None
+
+
+# ---------------------------------------------------------------------------------------- lm
+def levenberg_marquardt(evaluator: Evaluator, z0, tracker: Tracker, options: Options,
+                        resume_state: dict | None) -> Outcome:
+    current = _start(evaluator, "jacobian", z0, tracker)
+    damping = float(resume_state["damping"]) if resume_state else None
+    factor = float(resume_state["factor"]) if resume_state else 2.0
+    if resume_state is None:
+        tracker.accepted(current.z, current.loss, 0.0, np.nan, {"damping": np.nan, "factor": factor},
+                         initial=True)
+    rejections = 0
+    while True:
+        r, J = current.all_residuals, current.jacobian
+        A, g = J.T @ J, J.T @ r
+        scaling = np.maximum(np.diag(A), np.finfo(float).tiny)
+        if damping is None or not math.isfinite(damping):
+            damping = 1e-3 * float(np.max(scaling))  # Madsen et al.'s tau = 1e-3
+        if np.max(np.abs(g)) <= options.gtol:
+            return Outcome(current.z, current, True, "the gradient vanished (gtol)")
+        try:
+            step = np.linalg.solve(A + damping * np.diag(scaling), -g)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(A + damping * np.diag(scaling), -g, rcond=None)[0]
+        step_norm = float(np.linalg.norm(step))
+        if step_norm <= options.xtol * (np.linalg.norm(current.z) + options.xtol):
+            return Outcome(current.z, current, True, "the step became negligible (xtol)")
+        trial = evaluator.evaluate("jacobian", current.z + step, _states_of(current, evaluator.objective))
+        tracker.spent(trial.inner_steps)
+        predicted = -(2.0 * step @ g + step @ A @ step)
+        actual = current.loss - trial.loss if trial.ok else -np.inf
+        gain = actual / predicted if predicted > 0 else -np.inf
+        if trial.ok and gain > 0:
+            damping *= max(1.0 / 3.0, 1.0 - (2.0 * gain - 1.0) ** 3)
+            factor = 2.0
+            previous, current = current, trial
+            rejections = 0
+            try:
+                tracker.accepted(current.z, current.loss, step_norm, damping,
+                                 {"damping": damping, "factor": factor})
+            except StopFit as stop:
+                return Outcome(current.z, current, not tracker.stopped_by_callback and
+                               "max_iterations" not in str(stop), str(stop))
+            if 0 <= actual <= options.ftol * previous.loss:
+                return Outcome(current.z, current, True, "the objective stopped decreasing (ftol)")
+        else:
+            tracker.rejected(trial.loss, step_norm, damping)
+            damping *= factor
+            factor *= 2.0
+            rejections += 1
+            if rejections >= options.max_rejections:
+                reason = trial.failure or "no step decreased the objective"
+                if trial.ok:
+                    return Outcome(current.z, current, True,
+                                   f"no further decrease after {rejections} trial steps (converged "
+                                   "to round-off)")
+                raise FitError(f"the fit cannot recover: {rejections} trial steps in a row failed; "
+                               f"the last: {reason}")
+
+
+# ---------------------------------------------------------------------------------------- trf
+def trust_region_reflective(evaluator: Evaluator, z0, tracker: Tracker, options: Options,
+                            resume_state: dict | None) -> Outcome:
+    from scipy.optimize import least_squares
+
+    objective = evaluator.objective
+    current = _start(evaluator, "jacobian", z0, tracker)
+    if resume_state is None:
+        tracker.accepted(current.z, current.loss, 0.0, np.nan, {}, initial=True)
+    accepted = {"last": current, "rejections": 0}
+    trial_cache: dict = {}
+    m = objective.n_data + objective.n_prior
+
+    def fun(z):
+        z = np.asarray(z, dtype=float)
+        trial = evaluator.evaluate("jacobian", z, _states_of(accepted["last"], objective))
+        tracker.spent(trial.inner_steps)
+        trial_cache["last"] = trial
+        if not trial.ok:
+            tracker.rejected(np.nan, float(np.linalg.norm(z - accepted["last"].z)), np.nan)
+            accepted["rejections"] += 1
+            if accepted["rejections"] >= options.max_rejections:
+                raise FitError(f"the fit cannot recover: {accepted['rejections']} trial points in a row "
+                               f"failed; the last: {trial.failure}")
+            return np.full(m, np.nan)
+        return trial.all_residuals
+
+    def jac(z):
+        # scipy asks for the Jacobian only at an accepted point: the one just evaluated.
+        trial = trial_cache["last"]
+        if not np.array_equal(trial.z, z):
+            trial = evaluator.evaluate("jacobian", z, _states_of(accepted["last"], objective))
+        step_norm = float(np.linalg.norm(trial.z - accepted["last"].z))
+        if trial.z is not accepted["last"].z and not np.array_equal(trial.z, accepted["last"].z):
+            accepted["last"], accepted["rejections"] = trial, 0
+            tracker.accepted(trial.z, trial.loss, step_norm, np.nan, {})
+        return trial.jacobian
+
+    lower, upper = objective.space.native_bounds()
+    z_start = np.clip(current.z, lower, upper)
+    loss = "linear" if objective.loss == "linear" else scipy_loss(objective.loss, objective.n_data)
+    try:
+        result = least_squares(fun, z_start, jac=jac, bounds=(lower, upper), method="trf",
+                               ftol=options.ftol, xtol=options.xtol, gtol=options.gtol,
+                               x_scale=1.0, loss=loss, f_scale=objective.loss_scale,
+                               max_nfev=10 * options.max_iterations + 10)
+    except StopFit as stop:
+        last = accepted["last"]
+        return Outcome(last.z, last, not tracker.stopped_by_callback and
+                       "max_iterations" not in str(stop), str(stop))
+    last = accepted["last"]
+    if not np.array_equal(last.z, result.x):
+        last = evaluator.evaluate("jacobian", result.x, _states_of(last, objective))
+        if not last.ok:
+            last = accepted["last"]
+    return Outcome(last.z, last, bool(result.status > 0), str(result.message))
+
+
+# ---------------------------------------------------------------------------------------- lbfgsb
+def lbfgsb(evaluator: Evaluator, z0, tracker: Tracker, options: Options,
+           resume_state: dict | None) -> Outcome:
+    from scipy.optimize import minimize
+
+    objective = evaluator.objective
+    current = _start(evaluator, "gradient", z0, tracker)
+    if resume_state is None:
+        tracker.accepted(current.z, current.loss, 0.0, np.nan, {}, initial=True)
+    best = {"last": current, "seen": {}, "rejections": 0}
+
+    def fun(z):
+        z = np.asarray(z, dtype=float)
+        trial = evaluator.evaluate("gradient", z, _states_of(best["last"], objective))
+        tracker.spent(trial.inner_steps)
+        best["seen"] = {"z": z.copy(), "evaluation": trial}
+        if not trial.ok:
+            tracker.rejected(np.nan, float(np.linalg.norm(z - best["last"].z)), np.nan)
+            best["rejections"] += 1
+            if best["rejections"] >= options.max_rejections:
+                raise FitError(f"the fit cannot recover: {best['rejections']} trial points in a row "
+                               f"failed; the last: {trial.failure}")
+            # An infinite value makes the line search backtrack; the gradient is never used there.
+            return np.inf, np.zeros_like(z)
+        return trial.loss, trial.gradient
+
+    def callback(intermediate_result):
+        z = np.asarray(intermediate_result.x, dtype=float)
+        seen = best["seen"]
+        evaluation = seen["evaluation"] if np.array_equal(seen.get("z"), z) else \
+            evaluator.evaluate("gradient", z, _states_of(best["last"], objective))
+        step_norm = float(np.linalg.norm(z - best["last"].z))
+        best["last"], best["rejections"] = evaluation, 0
+        try:
+            tracker.accepted(z, evaluation.loss, step_norm, np.nan, {})
+        except StopFit as stop:
+            best["stop"] = str(stop)
+            raise StopIteration from None
+
+    lower, upper = objective.space.native_bounds()
+    bounds = list(zip(np.where(np.isfinite(lower), lower, None), np.where(np.isfinite(upper), upper, None)))
+    result = minimize(fun, np.clip(current.z, lower, upper), jac=True, method="L-BFGS-B",
+                      bounds=bounds, callback=callback,
+                      options={"maxiter": options.max_iterations, "ftol": options.ftol,
+                               "gtol": options.gtol, "maxls": 30})
+    last = best["last"]
+    if "stop" in best:
+        return Outcome(last.z, last, not tracker.stopped_by_callback and
+                       "max_iterations" not in best["stop"], best["stop"])
+    return Outcome(last.z, last, bool(result.success), str(result.message))
+
+
+# ---------------------------------------------------------------------------------------- optax
+def optax_loop(name: str):
+    def run(evaluator: Evaluator, z0, tracker: Tracker, options: Options,
+            resume_state: dict | None) -> Outcome:
+        import optax
+
+        objective = evaluator.objective
+        current = _start(evaluator, "gradient", z0, tracker)
+        if name == "adam":
+            transform = optax.adam(options.learning_rate)
+        else:
+            transform = optax.scale_by_lbfgs()
+        params = jnp.asarray(current.z)
+        opt_state = transform.init(params)
+        scale = 1.0
+        if resume_state:
+            leaves = [jnp.asarray(resume_state[f"leaf{i}"])
+                      for i in range(len(jax.tree.leaves(opt_state)))]
+            opt_state = jax.tree.unflatten(jax.tree.structure(opt_state), leaves)
+            scale = float(resume_state["scale"])
+        else:
+            tracker.accepted(current.z, current.loss, 0.0, scale, _optax_state(opt_state, scale),
+                             initial=True)
+        update = jax.jit(transform.update)
+        rejections = 0
+        while True:
+            if np.max(np.abs(current.gradient)) <= options.gtol:
+                return Outcome(current.z, current, True, "the gradient vanished (gtol)")
+            updates, new_state = update(jnp.asarray(current.gradient), opt_state, jnp.asarray(current.z))
+            direction = np.asarray(updates) if name == "adam" else -np.asarray(updates)
+            step = scale * direction
+            trial = evaluator.evaluate("gradient", current.z + step, _states_of(current, objective))
+            tracker.spent(trial.inner_steps)
+            step_norm = float(np.linalg.norm(step))
+            # adam: accept any successful step (it is not a descent method step by step);
+            # L-BFGS: Armijo sufficient decrease along the quasi-Newton direction.
+            descent = float(current.gradient @ step)
+            good = trial.ok and (name == "adam" or trial.loss <= current.loss + 1e-4 * descent)
+            if good:
+                previous, current, opt_state = current, trial, new_state
+                rejections = 0
+                if name == "lbfgs":
+                    scale = min(1.0, 2.0 * scale)
+                try:
+                    tracker.accepted(current.z, current.loss, step_norm, scale,
+                                     _optax_state(opt_state, scale))
+                except StopFit as stop:
+                    return Outcome(current.z, current, not tracker.stopped_by_callback and
+                                   "max_iterations" not in str(stop), str(stop))
+                if name == "lbfgs" and 0 <= previous.loss - current.loss <= options.ftol * previous.loss:
+                    return Outcome(current.z, current, True, "the objective stopped decreasing (ftol)")
+                if step_norm <= options.xtol * (np.linalg.norm(current.z) + options.xtol):
+                    return Outcome(current.z, current, True, "the step became negligible (xtol)")
+            else:
+                tracker.rejected(trial.loss, step_norm, scale)
+                scale *= 0.5
+                rejections += 1
+                if rejections >= options.max_rejections:
+                    if trial.ok:
+                        return Outcome(current.z, current, True,
+                                       f"no further decrease after {rejections} trial steps")
+                    raise FitError(f"the fit cannot recover: {rejections} trial steps in a row "
+                                   f"failed; the last: {trial.failure}")
+
+    return run
+
+
+def _optax_state(opt_state, scale: float) -> dict:
+    state = {f"leaf{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(opt_state))}
+    state["scale"] = np.asarray(scale)
+    return state
+
+
+RUNNERS = {"trf": trust_region_reflective, "lm": levenberg_marquardt, "lbfgsb": lbfgsb,
+           "adam": optax_loop("adam"), "lbfgs": optax_loop("lbfgs")}
+
+
+def check_optimizer(optimizer: str, loss: str) -> str:
+    if optimizer not in OPTIMIZERS:
+        raise CalibValueError(f"optimizer {optimizer!r} is not known; choose one of "
+                              f"{', '.join(OPTIMIZERS)}")
+    if optimizer == "lm" and loss != "linear":
+        raise CalibValueError(f"optimizer 'lm' minimises plain least squares; for loss={loss!r} use "
+                              "optimizer='trf' (or lbfgsb/adam/lbfgs)")
+    return optimizer
