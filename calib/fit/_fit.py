@@ -213,7 +213,14 @@ def _profile(name, evaluator, space, final, z_best, confidence, uncertainty, opt
     return profile_likelihood(name, best_value, final.loss, refit,
                               standard_error=standard_error if math.isfinite(standard_error) else None,
                               bounds=(spec.lower, spec.upper), confidence=confidence,
-                              scale=float(uncertainty.scale))
+                              scale=_profile_scale(uncertainty))
+
+
+def _profile_scale(uncertainty) -> float:
+    """The Delta-chi2 scale of a profile: that of the covariance, or 1 where it is not defined
+    (no degrees of freedom left, or a perfect fit with relative sigma)."""
+    scale = float(uncertainty.scale)
+    return scale if math.isfinite(scale) and scale > 0 else 1.0
 
 
 def _result(space, datasets, objective, final, outcome, uncertainty, profiles, tracker, evaluator,
