@@ -343,3 +343,19 @@ def test_warm_start_reuses_the_last_accepted_equilibrium():
     hot = calib.fit(calib.Model(warm, warm_start=True), spring_data(), spring_parameters())
     np.testing.assert_allclose(hot.values, cold.values, rtol=1e-8)
     assert hot.inner["inner_steps"] < cold.inner["inner_steps"]
+
+
+def test_several_datasets_with_their_own_models_and_weights():
+    curve = decay_data()
+    asymptote = xr.Dataset({"y_inf": ((), 0.5, {"units": "cm", "sigma": 0.1})}, attrs={"name": "late"})
+    models = {"decay": decay_model,
+              "late": calib.Model(lambda theta, c: {"y_inf": theta["c"]}, units={"y_inf": "m"})}
+    result = calib.fit(models, [curve, asymptote], decay_parameters(), weights={"late": 4.0})
+    assert [d.name for d in result.datasets] == ["decay", "late"]
+    # The late dataset is in cm: 0.5 cm = 0.005 m pulls c down from ~0.5 m; weighted residual 2x.
+    single = calib.fit(decay_model, curve, decay_parameters())
+    assert result["c"] < single["c"]
+    late = result.datasets[1].variables["y_inf"]
+    np.testing.assert_allclose(late.predicted, 100.0 * result["c"], rtol=1e-12)
+    with pytest.raises(calib.CalibValueError, match="late"):
+        calib.fit(models, [curve, asymptote, asymptote], decay_parameters())
