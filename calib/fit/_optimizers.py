@@ -201,15 +201,29 @@ def trust_region_reflective(evaluator: Evaluator, z0, tracker: Tracker, options:
 
 
 # ---------------------------------------------------------------------------------------- lbfgsb
+class _Retreat(Exception):
+    """A trial point failed: abandon this scipy run and restart from the last accepted iterate."""
+
+    def __init__(self, step):
+        super().__init__("retreat")
+        self.step = step
+
+
 def lbfgsb(evaluator: Evaluator, z0, tracker: Tracker, options: Options,
            resume_state: dict | None) -> Outcome:
+    """scipy's L-BFGS-B, restarted from the last accepted iterate whenever a trial point fails.
+
+    Its line search cannot be told that a point is inadmissible (an infinite value derails its
+    interpolation), so a failed trial ends the scipy run, and the run restarts from the last accepted
+    iterate inside a box (a trust region in the max-norm) a tenth of the size of the failed step. A run
+    that ends on the box's edge is restarted with a box twice as large, until one ends inside."""
     from scipy.optimize import minimize
 
     objective = evaluator.objective
     current = _start(evaluator, "gradient", z0, tracker)
     if resume_state is None:
         tracker.accepted(current.z, current.loss, 0.0, np.nan, {}, initial=True)
-    best = {"last": current, "seen": {}, "rejections": 0}
+    best = {"last": current, "seen": {}, "failures": 0}
 
     def fun(z):
         z = np.asarray(z, dtype=float)
@@ -218,12 +232,11 @@ def lbfgsb(evaluator: Evaluator, z0, tracker: Tracker, options: Options,
         best["seen"] = {"z": z.copy(), "evaluation": trial}
         if not trial.ok:
             tracker.rejected(np.nan, float(np.linalg.norm(z - best["last"].z)), np.nan)
-            best["rejections"] += 1
-            if best["rejections"] >= options.max_rejections:
-                raise FitError(f"the fit cannot recover: {best['rejections']} trial points in a row "
-                               f"failed; the last: {trial.failure}")
-            # An infinite value makes the line search backtrack; the gradient is never used there.
-            return np.inf, np.zeros_like(z)
+            best["failures"] += 1
+            if best["failures"] >= options.max_rejections:
+                raise FitError(f"the fit cannot recover: {best['failures']} trial points in a row failed; "
+                               f"the last: {trial.failure}")
+            raise _Retreat(np.abs(z - best["last"].z))
         return trial.loss, trial.gradient
 
     def callback(intermediate_result):
@@ -232,7 +245,7 @@ def lbfgsb(evaluator: Evaluator, z0, tracker: Tracker, options: Options,
         evaluation = seen["evaluation"] if np.array_equal(seen.get("z"), z) else \
             evaluator.evaluate("gradient", z, _states_of(best["last"], objective))
         step_norm = float(np.linalg.norm(z - best["last"].z))
-        best["last"], best["rejections"] = evaluation, 0
+        best["last"], best["failures"] = evaluation, 0
         try:
             tracker.accepted(z, evaluation.loss, step_norm, np.nan, {})
         except StopFit as stop:
@@ -240,11 +253,28 @@ def lbfgsb(evaluator: Evaluator, z0, tracker: Tracker, options: Options,
             raise StopIteration from None
 
     lower, upper = objective.space.native_bounds()
-    bounds = list(zip(np.where(np.isfinite(lower), lower, None), np.where(np.isfinite(upper), upper, None)))
-    result = minimize(fun, np.clip(current.z, lower, upper), jac=True, method="L-BFGS-B",
-                      bounds=bounds, callback=callback,
-                      options={"maxiter": options.max_iterations, "ftol": options.ftol,
-                               "gtol": options.gtol, "maxls": 30})
+    radius = np.inf
+    while True:
+        start = np.clip(best["last"].z, lower, upper)
+        box_lower, box_upper = np.maximum(lower, start - radius), np.minimum(upper, start + radius)
+        bounds = list(zip(np.where(np.isfinite(box_lower), box_lower, None),
+                          np.where(np.isfinite(box_upper), box_upper, None)))
+        remaining = options.max_iterations - tracker.iteration
+        try:
+            result = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds,
+                              callback=callback,
+                              options={"maxiter": max(remaining, 1), "ftol": options.ftol,
+                                       "gtol": options.gtol, "maxls": 30})
+        except _Retreat as retreat:
+            radius = 0.1 * float(np.max(retreat.step))
+            continue
+        if np.isfinite(radius) and "stop" not in best:
+            on_edge = ((np.abs(result.x - box_lower) <= 1e-12 * (1 + np.abs(box_lower))) & (box_lower > lower)) | \
+                      ((np.abs(result.x - box_upper) <= 1e-12 * (1 + np.abs(box_upper))) & (box_upper < upper))
+            if np.any(on_edge) and remaining > 0:
+                radius *= 2.0
+                continue
+        break
     last = best["last"]
     if "stop" in best:
         return Outcome(last.z, last, not tracker.stopped_by_callback and
@@ -277,11 +307,22 @@ def optax_loop(name: str):
                              initial=True)
         update = jax.jit(transform.update)
         rejections = 0
+        first = not resume_state
         while True:
             if np.max(np.abs(current.gradient)) <= options.gtol:
                 return Outcome(current.z, current, True, "the gradient vanished (gtol)")
             updates, new_state = update(jnp.asarray(current.gradient), opt_state, jnp.asarray(current.z))
             direction = np.asarray(updates) if name == "adam" else -np.asarray(updates)
+            if name == "lbfgs" and not first and float(current.gradient @ direction) >= 0:
+                # Curvature pairs from a non-convex stretch can give an ascent direction: forget
+                # them and restart from the gradient.
+                opt_state = transform.init(jnp.asarray(current.z))
+                updates, new_state = update(jnp.asarray(current.gradient), opt_state,
+                                            jnp.asarray(current.z))
+                direction, first = -np.asarray(updates), True
+            if name == "lbfgs" and first:
+                # No curvature pairs yet: the direction is the raw gradient; start at length <= 1.
+                direction = direction / max(1.0, float(np.linalg.norm(direction)))
             step = scale * direction
             trial = evaluator.evaluate("gradient", current.z + step, _states_of(current, objective))
             tracker.spent(trial.inner_steps)
@@ -292,7 +333,7 @@ def optax_loop(name: str):
             good = trial.ok and (name == "adam" or trial.loss <= current.loss + 1e-4 * descent)
             if good:
                 previous, current, opt_state = current, trial, new_state
-                rejections = 0
+                rejections, first = 0, False
                 if name == "lbfgs":
                     scale = min(1.0, 2.0 * scale)
                 try:
@@ -311,8 +352,11 @@ def optax_loop(name: str):
                 rejections += 1
                 if rejections >= options.max_rejections:
                     if trial.ok:
-                        return Outcome(current.z, current, True,
-                                       f"no further decrease after {rejections} trial steps")
+                        # Only a step already at round-off size counts as convergence.
+                        converged = step_norm <= 1e-8 * (np.linalg.norm(current.z) + 1.0)
+                        return Outcome(current.z, current, bool(converged),
+                                       f"no decrease in {rejections} shortened trial steps "
+                                       f"(last step length {step_norm:.2e})")
                     raise FitError(f"the fit cannot recover: {rejections} trial steps in a row "
                                    f"failed; the last: {trial.failure}")
 

@@ -162,8 +162,10 @@ def log_data():
     return xr.Dataset({"x": ((), np.log(0.05), {"units": "1", "sigma": 1e-3})}, attrs={"name": "log"})
 
 
-def test_a_failed_inner_solve_is_rejected_and_the_step_shortened():
-    result = calib.fit(log_model, log_data(), [calib.Parameter("theta", 3.0)], optimizer="lm")
+@pytest.mark.parametrize("optimizer", ["lm", "trf", "lbfgsb", "lbfgs"])
+def test_a_failed_inner_solve_is_rejected_and_the_step_shortened(optimizer):
+    result = calib.fit(log_model, log_data(), [calib.Parameter("theta", 3.0)], optimizer=optimizer,
+                       max_iterations=500)
     assert result.success
     np.testing.assert_allclose(result["theta"], 0.05, rtol=1e-6)
     assert result.inner["failed"] >= 1 and result.inner["rejected_steps"] >= 1
