@@ -1,7 +1,9 @@
 """The ``calib`` command line.
 
-Subcommands are thin wrappers: each hands its arguments to a script of ``experiments`` (imported
-only when that subcommand runs, so the package itself never depends on them).
+Subcommands are thin wrappers: each hands its arguments to the ``main(argv) -> int`` of a module,
+imported only when that subcommand runs: ``fit`` and ``report`` are the package's own (a configured
+fit, the report of a saved result); the others are scripts of ``experiments``, so the package itself
+never depends on them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import sys
 from ._compilation_cache import enable_compilation_cache
 
 SUBCOMMANDS = {
+    "fit": ("calib.config._command", "fit a model to data as a TOML configuration says"),
+    "report": ("calib.fit._report_command", "print the report of a saved fit result and plot it"),
     "compare-gradients": ("experiments.compare_gradients",
                           "implicit vs unrolled/truncated/checkpointed/Neumann gradients on a vacancy crystal"),
     "bench-equilibrium": ("experiments.bench_equilibrium",
@@ -22,6 +26,8 @@ SUBCOMMANDS = {
     "bench-fem": ("experiments.bench_fem",
                   "finite-element footing: forward vs implicit-gradient time from 1e4 to 1e6 DOFs"),
 }
+# Subcommands that compile nothing, for which the persistent compilation cache is not switched on.
+NO_COMPILATION = {"report"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[0] not in SUBCOMMANDS:
         parser.error(f"unknown command {argv[0]!r}; choose from {', '.join(SUBCOMMANDS)}")
-    # Compiled programs are kept on disk between runs (CALIB_COMPILATION_CACHE=off to disable).
-    enable_compilation_cache()
+    if argv[0] not in NO_COMPILATION:
+        # Compiled programs are kept on disk between runs (CALIB_COMPILATION_CACHE=off to disable).
+        enable_compilation_cache()
     module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
     return module.main(argv[1:])
 
