@@ -172,6 +172,17 @@ def test_a_failed_inner_solve_is_rejected_and_the_step_shortened(optimizer):
     assert not np.all(result.history["accepted"])
 
 
+def test_gating_sees_solves_inside_a_model_the_user_compiled_earlier():
+    compiled = jax.jit(log_model)
+    # Traced and cached before the fit opens its monitor, with the very argument structure the fit
+    # passes, so the fit's program reuses this trace: its solve reports all the same.
+    compiled({"theta": jnp.asarray(2.0, jnp.float64)}, calib.Conditions({}, {}, "log", {}))
+    assert compiled._cache_size() == 1
+    with pytest.raises(calib.FitError, match=r"called at test_fit.py:\d+: did not converge"):
+        calib.fit(compiled, log_data(), [calib.Parameter("theta", -1.0)], optimizer="lm")
+    assert compiled._cache_size() == 1
+
+
 def test_a_fit_that_cannot_start_names_the_solve_and_the_parameters():
     with pytest.raises(calib.FitError, match=r"calib.equilibrium called at test_fit.py:\d+.*theta=-1"):
         calib.fit(log_model, log_data(), [calib.Parameter("theta", -1.0)], optimizer="lm")
