@@ -12,6 +12,7 @@ This package knows nothing about atoms or meshes: energies come from :mod:`physi
 from ._compilation_cache import enable_compilation_cache
 from ._diagnostics import AdjointRecord, record_adjoints
 from ._equilibrium import equilibrium, stability
+from ._monitor import quiet as reporting_quietly
 from ._errors import (CalibError, CalibIndexError, CalibKeyError, CalibTypeError, CalibValueError,
                       NonConvergenceWarning)
 from ._result import RESULTS
@@ -35,5 +36,5 @@ __all__ = [
     "Checkpointed", "Dense", "FIRE", "GradientDescent", "Implicit", "LBFGS",
     "MINRES", "Neumann", "NeumannSeries", "NewtonCG", "NonConvergenceWarning", "RESULTS", "Solution", "SparseHessian", "SparseNewton",
     "Truncated", "Unrolled", "enable_compilation_cache", "equilibrium", "record_adjoints", "stability", "translation_modes",
-    "Conditions", "FitError", "FitResult", "IterationInfo", "Model", "Parameter", "Tied", "data", "fit",
+    "Conditions", "reporting_quietly", "FitError", "FitResult", "IterationInfo", "Model", "Parameter", "Tied", "data", "fit",
 ]

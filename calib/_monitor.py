@@ -142,7 +142,11 @@ def monitor_solves(quiet: bool = True):
 
 
 def quiet() -> bool:
-    """True while a block that reports failures itself is open (solves then do not warn)."""
+    """True while a block that reports failures itself is open (solves then do not warn).
+
+    Public as ``calib.reporting_quietly``: code outside ``calib`` that warns about failed solves
+    (the ``physics`` property functions) checks it, so a running fit, which rejects and reports such
+    points itself, is not flooded with warnings."""
     return any(monitor.quiet for monitor in _open)
 
 

@@ -178,6 +178,8 @@ def _report(code, result, **context):
 
 
 def _warn_refused(code, result, **context):
+    if calib.reporting_quietly():  # a running fit rejects the NaN property and reports it itself
+        return
     code, result = np.ravel(np.asarray(code)), np.ravel(np.broadcast_to(result, np.shape(code)))
     failed = np.nonzero(code)[0]
     if failed.size:

@@ -98,7 +98,7 @@ def _pad(grad, dim):
 def _warn_load_steps(steps: int, results) -> None:
     """Host side: name the first intermediate load step that did not converge."""
     failed = np.flatnonzero(np.asarray(results) != calib.RESULTS.successful)
-    if failed.size:
+    if failed.size and not calib.reporting_quietly():  # a running fit reports it itself
         step = int(failed[0])
         warnings.warn(f"Model.solve: load step {step + 1} of {steps} did not converge "
                       f"({calib.RESULTS.message(int(np.asarray(results)[step]))}); the next step "
