@@ -13,6 +13,7 @@ from ._compilation_cache import enable_compilation_cache
 from ._diagnostics import AdjointRecord, record_adjoints
 from ._equilibrium import equilibrium, stability
 from ._monitor import quiet as reporting_quietly
+from ._overrides import current as active_adjoint_override
 from ._errors import (CalibError, CalibIndexError, CalibKeyError, CalibTypeError, CalibValueError,
                       NonConvergenceWarning)
 from ._result import RESULTS
@@ -36,5 +37,5 @@ __all__ = [
     "Checkpointed", "Dense", "FIRE", "GradientDescent", "Implicit", "LBFGS",
     "MINRES", "Neumann", "NeumannSeries", "NewtonCG", "NonConvergenceWarning", "RESULTS", "Solution", "SparseHessian", "SparseNewton",
     "Truncated", "Unrolled", "enable_compilation_cache", "equilibrium", "record_adjoints", "stability", "translation_modes",
-    "Conditions", "reporting_quietly", "FitError", "FitResult", "IterationInfo", "Model", "Parameter", "Tied", "data", "fit",
+    "Conditions", "active_adjoint_override", "reporting_quietly", "FitError", "FitResult", "IterationInfo", "Model", "Parameter", "Tied", "data", "fit",
 ]

@@ -109,7 +109,7 @@ def equilibrium(
                             warn_inside, check_stability, stability_iterations, *inputs)
     # Every solve is reported to an open calib fit (or other monitor), so a failure inside a
     # property function that returns plain numbers is still seen, and named.
-    _monitor.report(solution)
+    _monitor.report(solution, type(adjoint).__name__, _overrides.active())
     if eager and warn and not throw and not _monitor.quiet():
         _warn_now(solution, adjoint)
     return solution

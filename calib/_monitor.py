@@ -52,12 +52,18 @@ class SolveSite:
         function: the ``physics`` function that made the solve (e.g.
             ``physics.atomistic.lattice_constant``), or ``"calib.equilibrium"`` for a direct call.
         filename, line: the first frame outside ``calib``/``physics``/JAX: the user's line.
+        adjoint: the class name of the adjoint the solve was traced with.
+        overridden: whether that adjoint came from an open ``calib._overrides`` block (a fit's
+            ``adjoint=`` option). A solve traced under another choice and cached by a user's
+            ``jit`` keeps it, and the fit can then tell.
     """
 
     index: int
     function: str
     filename: str
     line: int
+    adjoint: str = "Implicit"
+    overridden: bool = False
 
     @property
     def label(self) -> str:
@@ -150,7 +156,7 @@ def quiet() -> bool:
     return any(monitor.quiet for monitor in _open)
 
 
-def register_site() -> int:
+def register_site(adjoint: str = "Implicit", overridden: bool = False) -> int:
     """Register the solve being made now (call from :func:`calib.equilibrium`); return its index."""
     function = "calib.equilibrium"
     frame = sys._getframe(1)
@@ -167,11 +173,11 @@ def register_site() -> int:
             continue
         break
     filename, line = (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("<unknown>", 0)
-    key = (function, filename, line)
+    key = (function, filename, line, adjoint, overridden)
     with _lock:
         if key not in _site_index:
             _site_index[key] = len(_sites)
-            _sites.append(SolveSite(len(_sites), function, filename, line))
+            _sites.append(SolveSite(len(_sites), function, filename, line, adjoint, overridden))
         return _site_index[key]
 
 
@@ -191,9 +197,9 @@ def record(index: int, result, steps, max_force) -> None:
             monitor.events.append(event)
 
 
-def report(solution) -> None:
+def report(solution, adjoint: str = "Implicit", overridden: bool = False) -> None:
     """Report a solve made now: directly when concrete, else through a host callback."""
-    index = register_site()
+    index = register_site(adjoint, overridden)
     fields = (solution.result, solution.steps, solution.max_force)
     if any(isinstance(leaf, jax.core.Tracer) for leaf in fields):
         jax.debug.callback(lambda *values: record(index, *values), *fields)

@@ -24,6 +24,19 @@ def override_adjoint(adjoint):
         _stack.pop()
 
 
+def active() -> bool:
+    """True while an override is open (and not ``None``)."""
+    return bool(_stack) and _stack[-1] is not None
+
+
+def current():
+    """The adjoint every solve traced now will use instead of its own, or ``None``.
+
+    Public as ``calib.active_adjoint_override``: code that caches its own compiled solves across
+    calls (the ``physics`` property functions) keys that cache on it."""
+    return _stack[-1] if _stack else None
+
+
 def resolve(adjoint):
     """The adjoint a solve uses: the innermost override if any, else its own."""
     if not _stack or _stack[-1] is None:

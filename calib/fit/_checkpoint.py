@@ -23,17 +23,38 @@ from .._errors import CalibValueError
 VERSION = 1
 
 
-def fingerprint(space, datasets, optimizer: str) -> str:
-    """A hash of what must not change between a checkpoint and its resumption."""
+def fingerprint(space, datasets, optimizer: str, loss: str = "linear", loss_scale: float = 1.0) -> str:
+    """A hash of what must not change between a checkpoint and its resumption: the optimiser and
+    loss, every parameter spec and the map from ``z`` to it (transform kind, bounds, scale), fixed
+    values, tied expressions, priors, and every dataset's weight, values, uncertainties and
+    coordinates."""
     digest = hashlib.sha256()
-    digest.update(optimizer.encode())
-    digest.update(json.dumps(list(space.free_names)).encode())
+    described = {"optimizer": optimizer, "loss": loss, "loss_scale": float(loss_scale),
+                 "free": space.free_names, "specs": []}
+    for spec in space.specs:
+        entry = {"name": spec.name, "type": type(spec).__name__}
+        if hasattr(spec, "fixed"):
+            entry.update(value=np.ravel(spec.value).tolist() if spec.fixed else None,
+                         fixed=spec.fixed, prior=spec.prior, lower=spec.lower, upper=spec.upper)
+        else:
+            expression = spec.expression
+            entry["expression"] = getattr(expression, "text", None) or getattr(
+                expression, "__qualname__", repr(expression))
+        transform = space.transforms.get(spec.name)
+        if transform is not None:
+            entry["transform"] = [transform.kind, transform.lower, transform.upper, transform.scale]
+        described["specs"].append(entry)
+    digest.update(json.dumps(described, default=str, sort_keys=True).encode())
     for dataset in datasets:
-        digest.update(dataset.name.encode())
+        digest.update(f"{dataset.name}:{float(dataset.weight)!r}".encode())
         for name, observation in dataset.observations.items():
             digest.update(name.encode())
             digest.update(np.ascontiguousarray(observation.values).tobytes())
             digest.update(np.ascontiguousarray(observation.sigma).tobytes())
+        for name, values in dataset.conditions.items():
+            digest.update(name.encode())
+            digest.update(np.asarray(values).astype(str).tobytes() if np.asarray(values).dtype.kind
+                          not in "biuf" else np.ascontiguousarray(values, dtype=float).tobytes())
     return digest.hexdigest()[:16]
 
 

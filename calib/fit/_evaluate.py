@@ -71,8 +71,9 @@ class Evaluation:
 class Evaluator:
     """Compiles and runs the objective's programs, and gates every result."""
 
-    def __init__(self, objective: Objective, *, jacobian: str = "auto"):
+    def __init__(self, objective: Objective, *, jacobian: str = "auto", adjoint=None):
         self.objective = objective
+        self.adjoint = adjoint  # the fit's adjoint= override (None: each solve's own)
         p = objective.space.size
         m = objective.n_data + objective.n_prior
         if jacobian == "auto":
@@ -86,6 +87,7 @@ class Evaluator:
                            "failed_solves": 0, "failed_evaluations": 0, "inner_steps": 0,
                            "max_inner_steps": 0, "adjoint_solves": 0, "failed_adjoints": 0}
         self._programs: dict = {}
+        self.adjoints_used: set[str] = set()
 
         def value(z, data, states):
             r, prior, predicted, new_states = objective.residuals(z, data, states)
@@ -141,6 +143,7 @@ class Evaluator:
         else:
             _, gradient, r, prior, predicted, new_states = out
             gradient = np.asarray(gradient)
+        self._check_adjoints(events)
         r, prior = np.asarray(r), np.asarray(prior)
         loss = float(self.objective.value(r, prior))
         failure = self._failure(z, events, list(adjoints), r, prior, jacobian, gradient)
@@ -160,6 +163,25 @@ class Evaluator:
         predicted = jax.tree.map(np.asarray, predicted)
         return Evaluation(z, r, prior, loss, predicted, new_states, failure is None, failure, steps,
                           len(events), jacobian, gradient)
+
+    def _check_adjoints(self, events) -> None:
+        """Every solve must have been traced under this fit's ``adjoint=`` choice. A model the user
+        compiled (``jax.jit``) before the fit keeps the adjoint of its first trace; the comparison
+        of adjoints would then be silently wrong, so it is an error."""
+        want = None if self.adjoint is None else type(self.adjoint).__name__
+        for event in events:
+            site = event.site
+            if (want is None and site.overridden) or (want is not None and (
+                    not site.overridden or site.adjoint != want)):
+                from .._errors import CalibValueError
+                had = f"{site.adjoint}{' (another fit’s adjoint= option)' if site.overridden else ''}"
+                raise CalibValueError(
+                    f"{site.label}: this solve was compiled earlier with the adjoint {had}, and a "
+                    f"jit cache keeps it, so this fit's adjoint={want or 'None'} cannot reach it. "
+                    "Do not jax.jit the model yourself (the fit compiles it), or call "
+                    "jax.clear_caches() between fits that compare adjoints")
+        if events:
+            self.adjoints_used.update(e.site.adjoint for e in events)
 
     def _failure(self, z, events, adjoints, r, prior, jacobian, gradient) -> str | None:
         at = self.describe_parameters(z)

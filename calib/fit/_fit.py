@@ -32,8 +32,7 @@ from ..parameters import ParameterSpace, Tied
 from . import _checkpoint
 from ._evaluate import Evaluator
 from ._loop import FitError, Tracker
-from ._optimizers import (BOUNDS_NATIVE, LEAST_SQUARES, RUNNERS, Options, check_optimizer,
-                          levenberg_marquardt)
+from ._optimizers import BOUNDS_NATIVE, RUNNERS, Options, check_optimizer
 from ._profile import profile_likelihood
 from ._result import DatasetFit, FitResult, VariableFit
 from ._uncertainty import gauss_newton_uncertainty
@@ -114,11 +113,11 @@ def fit(model: Callable | Any, data: Any, parameters: Any, *, optimizer: str = "
             raise CalibValueError(f"fit: profile of {name!r}: only scalar parameters can be profiled")
     if profile and loss != "linear":
         raise CalibValueError("fit: profile-likelihood intervals need loss='linear'")
-    evaluator = Evaluator(objective, jacobian=jacobian)
+    evaluator = Evaluator(objective, jacobian=jacobian, adjoint=adjoint)
     relative = any(d.relative_sigma for d in datasets)
     absolute = (not relative) if absolute_sigma is None else bool(absolute_sigma)
 
-    fingerprint = _checkpoint.fingerprint(space, datasets, optimizer)
+    fingerprint = _checkpoint.fingerprint(space, datasets, optimizer, loss, loss_scale)
     checkpoint_path = None if checkpoint is None else pathlib.Path(checkpoint)
     z0, history, resume_state, start_iteration = space.z0(), None, None, 0
     if checkpoint_path is not None:
@@ -154,12 +153,57 @@ def _uncertainty(space, objective, final, z, absolute, confidence):
     m = objective.n_data
     # d r / d theta = d r / d z / (d theta / d z): the Jacobian in physical units.
     derivative = np.asarray(space.derivative(jnp.asarray(z)))
-    jacobian = final.jacobian[:m] / derivative[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jacobian = final.jacobian[:m] / derivative[None, :]
     values = space.free_vector({k: np.asarray(v) for k, v in space.values(jnp.asarray(z)).items()})
     lower, upper = space.element_bounds()
-    return gauss_newton_uncertainty(jacobian, final.residuals, space.free_names, values,
-                                    absolute_sigma=absolute, bounds=list(zip(lower, upper)),
-                                    prior_precision=space.prior_precision(), confidence=confidence)
+    prior = space.prior_precision()
+    # A log or bounded transform that has driven z towards infinity (an optimum on the bound) has
+    # d theta/dz = 0: the physical sensitivity is lost there. Such parameters are treated as held at
+    # their bound, and the others' uncertainty is conditional on them.
+    saturated = (derivative == 0) | ~np.all(np.isfinite(jacobian), axis=0)
+    keep = ~saturated
+    names = [n for n, k in zip(space.free_names, keep) if k]
+    uncertainty = gauss_newton_uncertainty(
+        jacobian[:, keep], final.residuals, names, values[keep], absolute_sigma=absolute,
+        bounds=list(zip(lower[keep], upper[keep])),
+        prior_precision=None if prior is None else prior[np.ix_(keep, keep)], confidence=confidence)
+    if not np.any(saturated):
+        return uncertainty
+    return _expand(uncertainty, keep, space.free_names, values)
+
+
+def _expand(u, keep, names, values):
+    """An :class:`Uncertainty` over the kept parameters, widened to all with NaN for the others."""
+    p, index = len(names), np.flatnonzero(keep)
+
+    def vector(a, fill=np.nan):
+        out = np.full(p, fill)
+        out[index] = a
+        return out
+
+    def matrix(a):
+        out = np.full((p, p), np.nan)
+        out[np.ix_(index, index)] = a
+        return out
+
+    intervals = np.full((p, 2), np.nan)
+    intervals[index] = u.intervals
+    eigenvectors = np.zeros((p, p))
+    eigenvectors[np.ix_(index, np.arange(index.size))] = u.eigenvectors
+    held = [n for n, k in zip(names, keep) if not k]
+    warnings = list(u.warnings) + [
+        f"{n} = {v:.6g} sits on its bound, where its transform saturates (d theta/dz = 0): it is "
+        "held there for the uncertainty analysis, its standard error is not meaningful and the "
+        "others' are conditional on it; profile it for a one-sided interval"
+        for n, v, k in zip(names, values, keep) if not k]
+    return dataclasses.replace(
+        u, names=tuple(names), values=np.asarray(values, dtype=float), covariance=matrix(u.covariance),
+        standard_errors=vector(u.standard_errors), intervals=intervals,
+        correlation=matrix(u.correlation),
+        eigenvalues=np.concatenate([u.eigenvalues, np.full(p - index.size, np.nan)]),
+        eigenvectors=eigenvectors, scaled_sensitivities=vector(u.scaled_sensitivities),
+        at_bound=tuple(u.at_bound) + tuple(held), warnings=tuple(warnings))
 
 
 class _Reduced:
@@ -181,34 +225,57 @@ class _Reduced:
 
 
 def _profile(name, evaluator, space, final, z_best, confidence, uncertainty, options):
-    """Profile likelihood of ``name``: each point a re-fit of the others by Levenberg–Marquardt on
-    the same compiled Jacobian program (the profiled parameter is held by deleting its column)."""
+    """Profile likelihood of ``name``: each point a re-fit of the others (scipy's trust-region
+    reflective method within the others' bounds, on the same compiled Jacobian program: the profiled
+    parameter is held by deleting its column). Each side of the walk warm-starts from its previous
+    point, beginning at the optimum."""
+    from scipy.optimize import least_squares
+
     index = space.element_slice(name).start
     spec = space.spec(name)
     transform = space.transforms[name]
     best_value = float(np.asarray(space.values(jnp.asarray(z_best))[name]))
     standard_error = float(uncertainty.standard_errors[index])
-    start = {"z": np.delete(z_best, index)}
-    silent = Options(max_iterations=options.max_iterations, ftol=options.ftol, xtol=options.xtol,
-                     gtol=options.gtol, max_rejections=options.max_rejections)
+    starts = {-1: np.delete(z_best, index), 1: np.delete(z_best, index)}
+    lower, upper = (np.delete(b, index) for b in space.native_bounds())
+    states = final.states if evaluator.objective.warm_start else None
 
     def refit(value):
         try:
             z_fixed = float(transform.to_unconstrained(value, name=name))
         except CalibValueError:
             return math.nan, False
-        reduced = _Reduced(evaluator, index, z_fixed)
         if space.size == 1:
-            evaluation = evaluator.evaluate("value", np.array([z_fixed]), final.states)
-            return (evaluation.loss, evaluation.ok)
-        tracker = Tracker(space=space, optimizer="lm", fingerprint="", checkpoint=None,
-                          progress=False, callback=None, max_iterations=silent.max_iterations)
+            evaluation = evaluator.evaluate("value", np.array([z_fixed]), states)
+            return evaluation.loss, evaluation.ok
+        reduced = _Reduced(evaluator, index, z_fixed)
+        side = 1 if value >= best_value else -1
+        cache = {}
+
+        def fun(z):
+            evaluation = reduced.evaluate("jacobian", z, states)
+            cache["last"] = evaluation
+            return evaluation.all_residuals if evaluation.ok else \
+                np.full(evaluator.objective.n_data + evaluator.objective.n_prior, np.nan)
+
+        def jac(z):
+            evaluation = cache["last"]
+            if not np.array_equal(evaluation.z, z):
+                evaluation = reduced.evaluate("jacobian", z, states)
+            return evaluation.jacobian
+
         try:
-            outcome = levenberg_marquardt(reduced, start["z"], tracker, silent, None)
-        except FitError:
+            result = least_squares(fun, np.clip(starts[side], lower, upper), jac=jac,
+                                   bounds=(lower, upper), method="trf", ftol=options.ftol,
+                                   xtol=options.xtol, gtol=options.gtol,
+                                   max_nfev=10 * options.max_iterations + 10)
+        except (FitError, ValueError):
             return math.nan, False
-        start["z"] = outcome.z  # the next point starts from this one's optimum
-        return outcome.evaluation.loss, bool(outcome.success)
+        final_point = reduced.evaluate("value", result.x, states)
+        if not final_point.ok:
+            return math.nan, False
+        starts[side] = result.x  # the next point on this side starts from this one's optimum
+        return final_point.loss, bool(result.status > 0)
 
     return profile_likelihood(name, best_value, final.loss, refit,
                               standard_error=standard_error if math.isfinite(standard_error) else None,
@@ -279,7 +346,8 @@ def _result(space, datasets, objective, final, outcome, uncertainty, profiles, t
                    "absolute_sigma": absolute, "confidence": confidence,
                    "checkpoint": None if checkpoint_path is None else str(checkpoint_path),
                    "transforms": {n: t.kind for n, t in space.transforms.items()},
-                   "models": [m.name for m in objective.models]}
+                   "models": [m.name for m in objective.models],
+                   "adjoints_used": sorted(evaluator.adjoints_used)}
     if config:
         full_config["user"] = config
     json.dumps(full_config, default=str)  # fails early if not serialisable

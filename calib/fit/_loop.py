@@ -7,7 +7,7 @@ import dataclasses
 import math
 import pathlib
 import sys
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 

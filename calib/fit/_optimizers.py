@@ -145,43 +145,63 @@ def levenberg_marquardt(evaluator: Evaluator, z0, tracker: Tracker, options: Opt
 # ---------------------------------------------------------------------------------------- trf
 def trust_region_reflective(evaluator: Evaluator, z0, tracker: Tracker, options: Options,
                             resume_state: dict | None) -> Outcome:
+    """scipy's trust-region reflective least squares.
+
+    Each trial point is evaluated with its Jacobian in one program (scipy asks for the Jacobian
+    right after accepting a point, and most trial points are accepted, so this costs little and one
+    program is compiled instead of two). A trial followed by another trial, not by a Jacobian
+    request, was rejected by scipy and is recorded as such."""
     from scipy.optimize import least_squares
 
     objective = evaluator.objective
     current = _start(evaluator, "jacobian", z0, tracker)
     if resume_state is None:
         tracker.accepted(current.z, current.loss, 0.0, np.nan, {}, initial=True)
-    accepted = {"last": current, "rejections": 0}
-    trial_cache: dict = {}
+    accepted = {"last": current, "failures": 0}
+    # The start's evaluation answers scipy's first call.
+    pending: dict = {"trial": current, "open": False}
     m = objective.n_data + objective.n_prior
 
     def fun(z):
         z = np.asarray(z, dtype=float)
-        trial = evaluator.evaluate("jacobian", z, _states_of(accepted["last"], objective))
-        tracker.spent(trial.inner_steps)
-        trial_cache["last"] = trial
+        if pending["trial"] is not None and np.array_equal(pending["trial"].z, z):
+            trial = pending["trial"]
+        else:
+            if pending["open"]:  # the previous trial was not accepted by scipy
+                previous = pending["trial"]
+                tracker.rejected(previous.loss,
+                                 float(np.linalg.norm(previous.z - accepted["last"].z)), np.nan)
+            trial = evaluator.evaluate("jacobian", z, _states_of(accepted["last"], objective))
+            tracker.spent(trial.inner_steps)
+            pending["trial"], pending["open"] = trial, trial.ok
         if not trial.ok:
             tracker.rejected(np.nan, float(np.linalg.norm(z - accepted["last"].z)), np.nan)
-            accepted["rejections"] += 1
-            if accepted["rejections"] >= options.max_rejections:
-                raise FitError(f"the fit cannot recover: {accepted['rejections']} trial points in a row "
+            accepted["failures"] += 1
+            if accepted["failures"] >= options.max_rejections:
+                raise FitError(f"the fit cannot recover: {accepted['failures']} trial points in a row "
                                f"failed; the last: {trial.failure}")
             return np.full(m, np.nan)
         return trial.all_residuals
 
     def jac(z):
         # scipy asks for the Jacobian only at an accepted point: the one just evaluated.
-        trial = trial_cache["last"]
-        if not np.array_equal(trial.z, z):
+        trial = pending["trial"]
+        if trial is None or not np.array_equal(trial.z, z):
             trial = evaluator.evaluate("jacobian", z, _states_of(accepted["last"], objective))
-        step_norm = float(np.linalg.norm(trial.z - accepted["last"].z))
-        if trial.z is not accepted["last"].z and not np.array_equal(trial.z, accepted["last"].z):
-            accepted["last"], accepted["rejections"] = trial, 0
+            tracker.spent(trial.inner_steps)
+            if not trial.ok:
+                raise FitError(f"the point scipy accepted cannot be evaluated: {trial.failure}")
+        pending["open"] = False
+        if not np.array_equal(trial.z, accepted["last"].z):
+            step_norm = float(np.linalg.norm(trial.z - accepted["last"].z))
+            accepted["last"], accepted["failures"] = trial, 0
             tracker.accepted(trial.z, trial.loss, step_norm, np.nan, {})
         return trial.jacobian
 
     lower, upper = objective.space.native_bounds()
     z_start = np.clip(current.z, lower, upper)
+    if not np.array_equal(z_start, current.z):
+        pending["trial"] = None
     loss = "linear" if objective.loss == "linear" else scipy_loss(objective.loss, objective.n_data)
     try:
         result = least_squares(fun, z_start, jac=jac, bounds=(lower, upper), method="trf",
@@ -194,9 +214,9 @@ def trust_region_reflective(evaluator: Evaluator, z0, tracker: Tracker, options:
                        "max_iterations" not in str(stop), str(stop))
     last = accepted["last"]
     if not np.array_equal(last.z, result.x):
-        last = evaluator.evaluate("jacobian", result.x, _states_of(last, objective))
-        if not last.ok:
-            last = accepted["last"]
+        candidate = evaluator.evaluate("jacobian", result.x, _states_of(last, objective))
+        if candidate.ok:
+            last = candidate
     return Outcome(last.z, last, bool(result.status > 0), str(result.message))
 
 
@@ -244,6 +264,8 @@ def lbfgsb(evaluator: Evaluator, z0, tracker: Tracker, options: Options,
         seen = best["seen"]
         evaluation = seen["evaluation"] if np.array_equal(seen.get("z"), z) else \
             evaluator.evaluate("gradient", z, _states_of(best["last"], objective))
+        if not evaluation.ok:
+            raise FitError(f"the point L-BFGS-B accepted cannot be evaluated: {evaluation.failure}")
         step_norm = float(np.linalg.norm(z - best["last"].z))
         best["last"], best["failures"] = evaluation, 0
         try:
@@ -334,8 +356,7 @@ def optax_loop(name: str):
             if good:
                 previous, current, opt_state = current, trial, new_state
                 rejections, first = 0, False
-                if name == "lbfgs":
-                    scale = min(1.0, 2.0 * scale)
+                scale = min(1.0, 2.0 * scale)  # a shortened step grows back after successes
                 try:
                     tracker.accepted(current.z, current.loss, step_norm, scale,
                                      _optax_state(opt_state, scale))

@@ -41,6 +41,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import tempfile
 from typing import Any
 
@@ -138,7 +139,8 @@ class VariableFit:
 
     ``observed``, ``sigma`` and ``predicted`` have the shape of ``dims`` (``()`` for a scalar
     observation such as a lattice constant) and are in ``units``. ``sigma`` is all ones when the
-    dataset is fitted with relative weights. NaN marks a missing observation.
+    dataset is fitted with relative weights. Every observed value is finite (the data layer refuses
+    NaN).
     """
 
     name: str
@@ -266,7 +268,7 @@ class FitResult:
     ones included), in each parameter's ``units``. Uncertainty arrays are over the ``p`` free
     parameters ``free_names``: ``standard_errors`` (p,), ``intervals`` (p, 2) Wald intervals at level
     ``confidence``, ``covariance`` and ``correlation`` (p, p), ``eigenvalues`` (p,) of
-    :math:`J^\\top W J` in ascending order with ``eigenvectors`` (p, p) as columns, and
+    the Jacobi-scaled information :math:`D(J^\\top J + P)D` in ascending order with ``eigenvectors`` (p, p) as columns, and
     ``scaled_sensitivities`` (p,). They are NaN when the uncertainty was not computed.
     """
 
@@ -394,9 +396,11 @@ class FitResult:
 
     @property
     def theta(self) -> dict:
-        """The final values as a nested dict: ``"clay.E"`` becomes ``{"clay": {"E": value}}``."""
+        """The final values as a nested dict: ``"clay.E"`` becomes ``{"clay": {"E": value}}``, and
+        the elements ``"w[0]"``, ``"w[1]"`` … of a vector parameter become one array ``w``, so the
+        result can be passed back to the model."""
         out: dict = {}
-        for name, value in zip(self.parameter_names, self.values):
+        for name, value in _assembled(self.parameter_names, self.values):
             *parents, leaf = name.split(".")
             node = out
             for i, part in enumerate(parents):
@@ -407,7 +411,7 @@ class FitResult:
             if leaf in node:
                 raise CalibValueError(f"FitResult.theta: {name!r} is a parameter and also the parent of "
                                       f"other parameters; rename one of them")
-            node[leaf] = float(value)
+            node[leaf] = value
         return out
 
     def standard_error(self, name: str) -> float:
@@ -545,8 +549,8 @@ def _to_dataset(r: FitResult) -> xr.Dataset:
                 "interval": (("free_parameter", "bound"), r.intervals, f"Wald interval at level {r.confidence:g}"),
                 "covariance": (("free_parameter", "free_parameter_b"), r.covariance, "covariance"),
                 "correlation": (("free_parameter", "free_parameter_b"), r.correlation, "correlation"),
-                "eigenvalue": ("eigenmode", r.eigenvalues, "eigenvalues of J^T W J, ascending"),
-                "eigenvector": (("free_parameter", "eigenmode"), r.eigenvectors, "eigenvectors of J^T W J (columns)"),
+                "eigenvalue": ("eigenmode", r.eigenvalues, "eigenvalues of the Jacobi-scaled information D (J^T J + P) D, ascending"),
+                "eigenvector": (("free_parameter", "eigenmode"), r.eigenvectors, "eigenvectors of D (J^T J + P) D (columns, scaled space)"),
                 "scaled_sensitivity": ("free_parameter", r.scaled_sensitivities, "scaled sensitivity")}
     for name, (dims, data, text) in matrices.items():
         add(variables, name, dims, data, {"long_name": text}, "uncertainty")
@@ -666,3 +670,28 @@ def _decode(cls, ds: xr.Dataset) -> FitResult:
         scaled_sensitivities=floats("scaled_sensitivity"), warnings=tuple(json.loads(a["warnings"])),
         profiles=profiles, history=history, datasets=tuple(datasets), inner=json.loads(a["inner"]),
         config=json.loads(a["config"]), **scalars)
+
+
+_ELEMENT = re.compile(r"^(?P<name>.+)\[(?P<index>\d+(?:,\d+)*)\]$")
+
+
+def _assembled(names, values):
+    """``(name, value)`` pairs with the elements ``w[i,j]`` of vector parameters gathered into arrays."""
+    out: dict = {}
+    for name, value in zip(names, values):
+        match = _ELEMENT.match(name)
+        if match is None:
+            out[name] = float(value)
+            continue
+        index = tuple(int(i) for i in match["index"].split(","))
+        out.setdefault(match["name"], {})[index] = float(value)
+    pairs = []
+    for name, value in out.items():
+        if isinstance(value, dict):
+            shape = tuple(max(i[d] for i in value) + 1 for d in range(len(next(iter(value)))))
+            array = np.full(shape, np.nan)
+            for i, v in value.items():
+                array[i] = v
+            value = array
+        pairs.append((name, value))
+    return pairs

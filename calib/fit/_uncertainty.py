@@ -17,6 +17,9 @@ precision (Fisher information) :math:`F = J^\top J + P` and covariance
     C = s\,F^{-1}, \qquad s = \begin{cases} 1 & \text{σ absolute} \\
     \chi^2/(m-p) & \text{σ relative (the scatter of the residuals fixes their size)} \end{cases}
 
+(with a prior and relative σ only the data term is rescaled: :math:`C = (J^\top J/s + P)^{-1}`,
+since the prior's precision is absolute)
+
 exactly as ``scipy.optimize.curve_fit`` (``absolute_sigma=True``/``False``). Everything here is
 plain NumPy on the host: the Jacobian comes from the caller (``jax.jacfwd`` of the residuals, say).
 
@@ -227,7 +230,12 @@ def gauss_newton_uncertainty(
     # Square-root information A with AᵀA = F: the data rows, then P^(1/2) from P's eigenvectors
     # (P may be singular, so not Cholesky). An SVD of A D squares no condition number, unlike an
     # eigendecomposition of D F D, so exact rank deficiency is seen at numpy's pinv threshold.
+    # With relative sigmas the data term is J^T J / s (s the reduced chi2) while the prior's
+    # precision is absolute: F = J^T J / s + P. Without a prior this is s (J^T J)^-1 as usual.
+    post_scale = scale
     rows = [J]
+    if P is not None and not absolute_sigma and np.isfinite(scale) and scale > 0:
+        rows, post_scale = [J / np.sqrt(scale)], 1.0
     if P is not None:
         mu, Q = np.linalg.eigh(P)
         rows.append(np.sqrt(np.clip(mu, 0.0, None))[:, None] * Q.T)
@@ -260,7 +268,7 @@ def gauss_newton_uncertainty(
     in_null = np.sqrt(np.sum(eigenvectors[:, singular] ** 2, axis=1)) > _NULL_PARTICIPATION
     C[in_null, :] = np.nan
     C[:, in_null] = np.nan
-    covariance = scale * C
+    covariance = post_scale * C
     standard_errors = np.sqrt(np.diag(covariance))
     with np.errstate(divide="ignore", invalid="ignore"):
         sd = np.sqrt(np.diag(C))

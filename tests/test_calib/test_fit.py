@@ -372,3 +372,59 @@ def test_several_datasets_with_their_own_models_and_weights():
     np.testing.assert_allclose(late.predicted, 100.0 * result["c"], rtol=1e-12)
     with pytest.raises(calib.CalibValueError, match="late"):
         calib.fit(models, [curve, asymptote, asymptote], decay_parameters())
+
+
+def bounded_c_data():
+    # Noisy decay whose best asymptote lies below c's lower bound 0.47.
+    data = decay_data(seed=3, sigma=0.02)
+    return data.assign(y=("t", data["y"].values - 0.05, data["y"].attrs))
+
+
+def bounded_c_parameters():
+    return [calib.Parameter("A", 1.0, bounds=(0.0, 10.0)), calib.Parameter("k", 0.5, bounds=(0.0, None)),
+            calib.Parameter("c", 0.5, bounds=(0.47, 0.53))]
+
+
+@pytest.mark.parametrize("optimizer", ["lm", "trf"])
+def test_an_optimum_on_a_bound_is_reported_not_a_crash(optimizer):
+    result = calib.fit(decay_model, bounded_c_data(), bounded_c_parameters(), optimizer=optimizer,
+                       profile=["A"])
+    np.testing.assert_allclose(result["c"], 0.47, atol=1e-6)
+    assert any("c" in w and "bound" in w for w in result.warnings), result.warnings
+    assert np.isfinite(result.standard_errors[0]) and np.isfinite(result.standard_errors[1])
+    # Profile re-fits keep c inside its bounds: no point of the profile beats the optimum.
+    profile = result.profiles["A"]
+    assert np.nanmin(profile["chi2"]) >= profile["best_chi2"] - 1e-9 * profile["best_chi2"]
+
+
+def test_resuming_a_different_fit_is_refused(tmp_path):
+    checkpoint = tmp_path / "fit.npz"
+    calib.fit(decay_model, decay_data(), decay_parameters(), optimizer="lm", checkpoint=checkpoint,
+              callback=lambda info: info.iteration >= 2)
+    changed = decay_parameters()
+    changed[0] = calib.Parameter("A", 4.0, bounds=(0.0, 10.0))  # another start: another z scale
+    for parameters, kwargs in ((changed, {}), (decay_parameters(), {"weights": 2.0})):
+        with pytest.raises(calib.CalibValueError, match="belongs to a different fit"):
+            calib.fit(decay_model, decay_data(), parameters, optimizer="lm", checkpoint=checkpoint,
+                      resume=True, **kwargs)
+
+
+def test_an_adjoint_option_that_cannot_reach_a_cached_solve_is_an_error():
+    compiled = jax.jit(log_model)
+    compiled({"theta": jnp.asarray(2.0, jnp.float64)}, calib.Conditions({}, {}, "log", {}))
+    with pytest.raises(calib.CalibValueError, match="compiled earlier with the adjoint Implicit"):
+        calib.fit(compiled, log_data(), [calib.Parameter("theta", 1.0)],
+                  adjoint=calib.Unrolled(steps=50, check=False))
+
+
+def test_a_vector_parameter_is_fitted_and_returned_as_an_array():
+    x = np.linspace(0.0, 1.0, 8)
+    data = xr.Dataset({"y": ("x", 1.0 + 2.0 * x - 3.0 * x ** 2, {"units": "1", "sigma": 0.01})},
+                      coords={"x": x})
+
+    def polynomial(theta, c):
+        return {"y": jnp.polyval(theta["p"][::-1], c["x"])}
+
+    result = calib.fit(polynomial, data, [calib.Parameter("p", [0.0, 0.0, 0.0])])
+    assert result.free_names == ("p[0]", "p[1]", "p[2]")
+    np.testing.assert_allclose(result.theta["p"], [1.0, 2.0, -3.0], rtol=1e-8)

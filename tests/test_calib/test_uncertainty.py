@@ -165,7 +165,10 @@ def test_prior_makes_a_degenerate_problem_determined():
     np.testing.assert_allclose(u.covariance, np.linalg.inv(J.T @ J + P), rtol=1e-9, atol=1e-14)
     assert u.chi2 == pytest.approx(r @ r)  # the prior term is not part of chi2
     _, _, _, scaled = _degenerate(absolute_sigma=False, prior_precision=P)
-    np.testing.assert_allclose(scaled.covariance, scaled.reduced_chi2 * u.covariance, rtol=1e-12)
+    # With relative sigma only the data term is rescaled; the prior's precision is absolute.
+    s = scaled.reduced_chi2
+    np.testing.assert_allclose(scaled.covariance, np.linalg.inv(J.T @ J / s + P), rtol=1e-9,
+                               atol=1e-14)
 
 
 def test_dof_not_positive():
