@@ -55,11 +55,13 @@ def _dispatch(core, theta, *static):
     inlined."""
     if _is_concrete(theta):
         return core(theta, *static)
-    return _compiled(core)(theta, *static)
+    # A fit's adjoint= option is read when a solve is traced, so each choice gets its own compiled
+    # property (one shared jit would keep the adjoint of its first trace).
+    return _compiled(core, repr(calib.active_adjoint_override()))(theta, *static)
 
 
 @functools.cache
-def _compiled(core):
+def _compiled(core, adjoint_override: str):
     arguments = len(inspect.signature(core).parameters)
     return jax.jit(core, static_argnums=tuple(range(1, arguments)))
 
