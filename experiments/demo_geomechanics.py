@@ -189,7 +189,7 @@ BOREHOLE_START = {"E": 2.0e4, "nu": 0.15}
 BOREHOLE_PRESSURES = (50.0, 100.0, 200.0)               # kPa, pressure increments on the wall
 BOREHOLE_RADII = (0.1, 0.15, 0.25, 0.4, 0.6, 1.0)      # m: the wall and five field sensors
 BOREHOLE_SIGMA = 5e-4                                   # mm (0.5 µm)
-BOREHOLE_MESH = {False: (16, 8), True: (8, 4)}          # (n_radial, n_angular) by quick
+BOREHOLE_MESH = {False: (16, 8), True: (12, 6)}          # (n_radial, n_angular) by quick
 BOREHOLE_GRADING = 1.2
 
 
@@ -254,19 +254,14 @@ class Borehole:
         self.grid = f"{n_radial}x{n_angular} P2"
 
     def __call__(self, theta, conditions):
-        import jax
         import jax.numpy as jnp
 
-        W = jnp.asarray(self.W)
-
-        def one(pressure):
-            loading = self.loading.scaled(pressure)
-            U = self.model.displacement(self.model.solve(theta, loading).x, loading)
-            return W @ U[self.nodes, 0]
-
-        u = jax.vmap(one)(conditions["pressure"])            # m, (pressures, sensors)
-        # Sensors are the fixed radii of the data: check that the dataset asks for those.
-        return {"u_r": u}
+        # The material is linear, so one solve at unit wall pressure gives every pressure by
+        # scaling (exactly, not approximately): one equilibrium and one tangent solve per
+        # parameter per evaluation, however many pressures were measured.
+        U = self.model.displacement(self.model.solve(theta, self.loading).x, self.loading)
+        unit = jnp.asarray(self.W) @ U[self.nodes, 0]                 # m per kPa, (sensors,)
+        return {"u_r": conditions["pressure"][:, None] * unit[None, :]}
 
 
 def borehole_parameters(start=BOREHOLE_START):
@@ -276,6 +271,120 @@ def borehole_parameters(start=BOREHOLE_START):
                             description="Young's modulus"),
             calib.Parameter("nu", start["nu"], bounds=(0.0, 0.49), units="1",
                             description="Poisson's ratio")]
+
+
+# ---- strip footing -------------------------------------------------------------------------------
+
+FOOTING = {"width": 6.0, "depth": 6.0, "footing": 1.0, "sand": 2.0}    # m (half-section)
+FOOTING_TRUTH = {"sand": {"k": 150.0, "g": 100.0, "n": 0.5, "p_a": 100.0, "p0": 50.0},
+                 "clay": {"k": 80.0, "g": 40.0, "n": 0.6, "p_a": 100.0, "p0": 120.0}}
+FOOTING_FREE = ("sand.k", "sand.g", "clay.k", "clay.g")
+FOOTING_START = {"sand.k": 100.0, "sand.g": 60.0, "clay.k": 120.0, "clay.g": 60.0}
+FOOTING_LOADS = (25.0, 50.0, 75.0, 100.0)                 # kPa on the footing
+# Settlement sensors (x, y) in m: four on the surface, two under the centre (2 m: the top of the
+# clay; 4 m), as a settlement plate and a magnetic extensometer would give.
+FOOTING_SENSORS = ((0.0, 6.0), (1.0, 6.0), (2.0, 6.0), (3.0, 6.0), (0.0, 4.0), (0.0, 2.0))
+FOOTING_SIGMA = 0.05                                       # mm
+FOOTING_MESH = {"data": 24, "fit": 12}                    # cells per side (P2), per mesh
+FOOTING_LOAD_STEPS = 1
+
+
+def _flat(theta):
+    return {f"{layer}.{k}": v for layer, values in theta.items() for k, v in values.items()}
+
+
+class Footing:
+    """Plane-strain strip footing (half section, symmetry at x = 0) on sand over clay, both HAR:
+    P2 triangles, rollers on the sides, the bottom fixed, a pressure on 0 <= x <= 1 m of the top."""
+
+    def __init__(self, cells):
+        from physics import fem
+
+        W, D = FOOTING["width"], FOOTING["depth"]
+        mesh = fem.rectangle(W, D, cells, cells, quadratic=True)
+        mesh = fem.assign_layers(mesh, [D - FOOTING["sand"]], ["clay", "sand"])
+        mesh = mesh.with_boundaries_where(
+            "footing", lambda x: np.isclose(x[:, 1], D) & (x[:, 0] <= FOOTING["footing"] + 1e-9))
+        material = fem.HoulsbyAmorosiRojas()
+        self.mesh = mesh
+        self.model = fem.Model(mesh, {"sand": material, "clay": material},
+                               supports=[fem.Dirichlet("bottom", "all"), fem.Dirichlet("left", "x"),
+                                         fem.Dirichlet("right", "x")],
+                               loads=[fem.Pressure("footing", 1.0)])
+        self.loading = self.model.loading()
+        sensors = np.asarray(FOOTING_SENSORS)
+        distance = np.linalg.norm(mesh.points[None, :, :] - sensors[:, None, :], axis=2)
+        self.nodes = np.argmin(distance, axis=1)
+        if not np.allclose(mesh.points[self.nodes], sensors):
+            raise ValueError(f"Footing: the sensors {FOOTING_SENSORS} must be nodes of the mesh")
+        self.grid = f"{cells}x{cells} P2"
+
+    def settlements(self, theta, loads):
+        """Settlements (m, downwards positive) at the sensors, ``(len(loads), n_sensors)``."""
+        import jax
+
+        def one(load):
+            loading = self.loading.scaled(load)
+            solution = self.model.solve(theta, loading, steps=FOOTING_LOAD_STEPS)
+            return -self.model.displacement(solution.x, loading)[self.nodes, 1]
+
+        return jax.vmap(one)(loads)
+
+    def __call__(self, theta, conditions):
+        return {"settlement": self.settlements(theta, conditions["load"])}
+
+
+def footing_data(quick=False):
+    """Settlements (mm) at the sensors for ``FOOTING_LOADS``, computed on the fine mesh (twice as
+    many cells per side as the fitted one), with noise."""
+    import jax
+    import jax.numpy as jnp
+    import xarray as xr
+
+    fine = Footing(FOOTING_MESH["data"] // (2 if quick else 1))
+    theta = jax.tree_util.tree_map(jnp.asarray, FOOTING_TRUTH)
+    loads = np.asarray(FOOTING_LOADS)
+    s = 1e3 * np.asarray(jax.jit(fine.settlements)(theta, jnp.asarray(loads)))
+    s = s + FOOTING_SIGMA * np.random.default_rng(SEEDS["footing"]).standard_normal(s.shape)
+    sensors = [f"x={x:g} m, depth {FOOTING['depth'] - y:g} m" for x, y in FOOTING_SENSORS]
+    return xr.Dataset(
+        {"settlement": (("load", "sensor"), s, {"units": "mm", "sigma": FOOTING_SIGMA})},
+        coords={"load": ("load", loads, {"units": "kPa"}), "sensor": ("sensor", sensors)},
+        attrs={"name": "footing", "data_mesh": fine.grid,
+               "title": "strip footing on sand over clay (synthetic, finer mesh)"})
+
+
+def footing_parameters():
+    import calib
+
+    out = []
+    for name, value in _flat(FOOTING_TRUTH).items():
+        layer, key = name.split(".")
+        units = "kPa" if key in ("p_a", "p0") else "1"
+        if name in FOOTING_FREE:
+            out.append(calib.Parameter(name, FOOTING_START[name], bounds=(1.0, 1e4), units=units))
+        else:
+            out.append(calib.Parameter(name, value, units=units, fixed=True))
+    return out
+
+
+def fit_footing(out=None, quick=False):
+    """The footing fit: the four stiffness factors of the two layers, n and p0 held fixed."""
+    import calib
+
+    started = time.perf_counter()
+    data = footing_data(quick)
+    data_seconds = time.perf_counter() - started
+    fe = Footing(FOOTING_MESH["fit"] // (2 if quick else 1))
+    model = calib.Model(fe, units={"settlement": "m"}, conditions={"load": "kPa"},
+                        name="footing_fe")
+    result = _fit(model, data, footing_parameters())
+    summary = summarise_fit("footing", result, _flat(FOOTING_TRUTH))
+    summary.update(mesh=fe.grid, data_mesh=data.attrs["data_mesh"], dofs=int(fe.model.n_free),
+                   data_seconds=data_seconds)
+    if out is not None:
+        summary["files"] = save_fit(out, "footing", result, summary)
+    return {"footing": summary}
 
 
 # ---- fitting and reporting -----------------------------------------------------------------------
