@@ -419,7 +419,7 @@ def summarise_fit(name, result, truth):
             "reduced_chi2": result.reduced_chi2, "success": result.success,
             "compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds,
             "evaluations": result.n_evaluations, "warnings": list(result.warnings),
-            "correlations": correlations}
+            "correlations": correlations, "result": result}
 
 
 def save_fit(out, name, result, summary):
