@@ -435,17 +435,21 @@ def save_fit(out, name, result, summary):
             "plots": [str(p) for p in plots]}
 
 
+def _yes(flag, sigma=1.0) -> str:
+    return "-" if not np.isfinite(sigma) else ("yes" if flag else "no")
+
+
 def format_summary(summaries) -> str:
-    lines = [f"{'fit':18s} {'parameter':10s} {'true':>11s} {'fitted':>11s} {'± σ':>10s} "
+    lines = [f"{'fit':24s} {'parameter':10s} {'true':>11s} {'fitted':>11s} {'± σ':>10s} "
              f"{'|Δ|/σ':>6s} {'≤3σ':>4s} {'ident.':>6s} {'χ²/dof':>7s} {'compile s':>9s} "
              f"{'run s':>6s}"]
     for s in summaries:
         for i, r in enumerate(s["rows"]):
             tail = (f" {s['reduced_chi2']:7.2f} {s['compile_seconds']:9.1f} {s['run_seconds']:6.1f}"
                     if i == 0 else "")
-            lines.append(f"{s['name'] if i == 0 else '':18s} {r['parameter']:10s} "
+            lines.append(f"{s['name'] if i == 0 else '':24s} {r['parameter']:10s} "
                          f"{r['true']:11.5g} {r['value']:11.5g} {r['sigma']:10.3g} "
-                         f"{r['z']:6.2f} {'yes' if r['recovered'] else 'no':>4s} "
+                         f"{r['z']:6.2f} {_yes(r['recovered'], r['sigma']):>4s} "
                          f"{'yes' if r['identified'] else 'no':>6s}{tail}")
     return "\n".join(lines)
 
