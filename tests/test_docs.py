@@ -16,6 +16,8 @@ HOWTO_DIR = TESTS_DIR.parent / "docs" / "howto"
 HOWTOS = sorted(HOWTO_DIR.glob("*.md"))
 # Material pages carry short runnable examples too.
 PAGES = HOWTOS + sorted((HOWTO_DIR.parent / "materials").glob("*.md")) + [HOWTO_DIR.parent / "index.md"]
+# Pages whose examples take a minute or more to compile run with the benchmarks (-m benchmark).
+SLOW_PAGES = {"howto/vacancy_formation_energy.md", "howto/custom_energy.md"}
 
 
 # An opening fence of exactly ```python at the start of a line, up to the next closing fence.
@@ -61,7 +63,10 @@ def test_script_keeps_line_numbers(tmp_path):
 DOCS_DIR = HOWTO_DIR.parent
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(DOCS_DIR).as_posix() for p in PAGES])
+@pytest.mark.parametrize("page", [
+    pytest.param(p, id=p.relative_to(DOCS_DIR).as_posix(),
+                 marks=[pytest.mark.benchmark] if p.relative_to(DOCS_DIR).as_posix() in SLOW_PAGES
+                 else []) for p in PAGES])
 def test_page_runs(page: Path):
     import jax
 

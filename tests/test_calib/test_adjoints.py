@@ -84,7 +84,8 @@ def test_implicit_is_exact():
     assert _error(calib.Implicit()) < 1e-11
 
 
-@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("mode", [
+    m if m in ("Unrolled", "Neumann") else pytest.param(m, marks=pytest.mark.benchmark) for m in MODES])
 def test_converges_to_implicit_as_k_grows(mode):
     expected = _expected(quad_jacobian(quad_theta()))
     errors = [max_rel_err(g, expected) for g in _grads_over_k(mode)]
@@ -110,6 +111,7 @@ def test_truncated_converges_with_backprop_length():
     assert errors[0] > 1e-3 and errors[1] < 1e-5 and errors[1] < errors[0] * 1e-2, errors
 
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_checkpointed_equals_unrolled_with_adaptive_solver_state():
     # FIRE carries adaptive velocity, time step and mixing through the segments; 15 steps in
     # 4 segments of 3 leaves a remainder of 3 steps.
@@ -138,6 +140,7 @@ def test_neumann_equals_gradient_descent_backprop_from_the_solution():
     assert max_rel_err(neumann, _expected(quad_jacobian(theta))) > 1e-2
 
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_neumann_equals_gradient_descent_backprop_nonlinear():
     # Same identity on the Morse chain (the Hessian depends on x): GD steps started at a converged
     # x* stay there to round-off, so backprop through them is the Neumann series at x*.

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 CHILD = textwrap.dedent(
     '''
     import sys
@@ -123,6 +125,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_jit_vmap_with_the_batch_sharded_over_four_devices():
     """With a batch of 8 sharded over 4 host devices, ``jit(vmap(solve_and_grad))`` for L-BFGS +
     Implicit, FIRE + Unrolled, Newton-CG + Implicit(Dense) and SparseNewton + Implicit returns

@@ -32,6 +32,7 @@ def test_eager_lattice_constant_rebuilds_its_list_from_a_far_guess():
     assert float(lattice_constant(MORSE, MORSE_CU, "fcc", 4.5)) == pytest.approx(A0_MORSE, rel=1e-9)
 
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_eager_bulk_modulus_from_a_far_guess_is_the_one_at_a0():
     near = float(bulk_modulus(MORSE, MORSE_CU, "fcc", 3.6))
     far = float(bulk_modulus(MORSE, MORSE_CU, "fcc", 5.0))  # gave -14.4 GPa before

@@ -16,6 +16,7 @@ def test_fit_exponent():
     assert np.isnan(bench_atomistic.fit_exponent([100], [1.0]))
 
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_main_tiny(tmp_path, capsys):
     out = tmp_path / "results.json"
     # 31 atoms, one solver and one size (every jit compilation costs seconds); ASE is stopped after

@@ -41,6 +41,7 @@ def test_box_problem():
     assert set(problem.setup) == {"mesh_s", "model_s", "pattern_s", "hessian_s"}
 
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_main_tiny(tmp_path, capsys):
     xr = pytest.importorskip("xarray")
     # One plane-strain size with the CG baseline: three compilations of ~5 s each.
@@ -79,6 +80,7 @@ def test_main_tiny(tmp_path, capsys):
     assert list(dataset["case"].values) == ["plane strain"]
 
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_batch_tiny(tmp_path, capsys):
     # jax.vmap of a tiny linear-elastic strip at B = 1 (two compilations; the batching itself is
     # tested in tests/test_calib/test_sparse_batching.py).

@@ -68,7 +68,9 @@ def assert_gradients_close(actual, expected, rtol):
         np.testing.assert_allclose(actual[key], expected[key], rtol=rtol, err_msg=key)
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", [
+    "linear", pytest.param("neo_hookean", marks=pytest.mark.benchmark),
+    pytest.param("har", marks=pytest.mark.benchmark)])
 def test_gradient_matches_finite_differences(case):
     value, grad, log = implicit_gradient(case)
     assert value > 0
@@ -95,7 +97,8 @@ def test_linear_gradient_closed_form():
 
 
 @pytest.mark.parametrize("case", [
-    "linear", "neo_hookean", pytest.param("har", marks=pytest.mark.benchmark)])
+    "linear", pytest.param("neo_hookean", marks=pytest.mark.benchmark),
+    pytest.param("har", marks=pytest.mark.benchmark)])
 def test_gradient_matches_unrolled_newton(case):
     _, grad, _ = implicit_gradient(case)
     unrolled = jax.grad(lambda t: inner_displacement(case, t, adjoint=calib.Unrolled(steps=8)))(
@@ -104,7 +107,8 @@ def test_gradient_matches_unrolled_newton(case):
 
 
 @pytest.mark.parametrize("case", [
-    "linear", pytest.param("neo_hookean", marks=pytest.mark.benchmark),
+    pytest.param("linear", marks=pytest.mark.benchmark),
+    pytest.param("neo_hookean", marks=pytest.mark.benchmark),
     pytest.param("har", marks=pytest.mark.benchmark)])
 def test_gradient_matrix_free_cg(case):
     # Unpreconditioned CG on Hessian-vector products: no sparse matrix in the backward pass.
@@ -130,6 +134,7 @@ def test_solve_under_jit_and_vmap():
     np.testing.assert_allclose(np.asarray(batched), [value, value / 2], rtol=1e-12)
 
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_amg_matches_superlu():
     model = annulus_model("linear")
     theta = as_theta(CASES["linear"][1])
@@ -141,6 +146,7 @@ def test_amg_matches_superlu():
 
 
 # ------------------------------------------------------------------- load stepping, failures
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_neo_hookean_load_stepping_and_failure_report():
     model = annulus_model("neo_hookean")
     theta = as_theta(CASES["neo_hookean"][1])
