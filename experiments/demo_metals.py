@@ -401,7 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     jax.config.update("jax_enable_x64", True)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--metals", nargs="+", default=list(METALS), choices=METALS)
+    parser.add_argument("--metals", nargs="+", default=["Cu"], choices=METALS,
+                        help="default Cu (each metal takes about 5 min on 2 cores)")
     parser.add_argument("--potentials", nargs="+", default=list(POTENTIALS), choices=POTENTIALS)
     parser.add_argument("--out", default="results/metals")
     parser.add_argument("--quick", action="store_true",
