@@ -4,8 +4,9 @@ baseline.
 Goodman & Weare, "Ensemble samplers with affine invariance", Comm. App. Math. Comp. Sci. 5, 65
 (2010); Foreman-Mackey, Hogg, Lang & Goodman, "emcee: the MCMC hammer", PASP 125, 306 (2013). The
 stretch move updates half of the walkers at a time from the positions of the other half, so each
-call of the log density evaluates ``walkers / 2`` points: it is ``jax.vmap``-ed over them and
-compiled once for that batch size (and once for the full ensemble at the start). A point whose
+call of the log density evaluates ``walkers / 2`` points: they go through one compiled program
+(``jax.lax.map`` or ``jax.vmap`` over them), compiled once for that batch size (the first call,
+on the whole ensemble, is cut in two). A point whose
 inner solves failed gets :math:`-\infty` on the host, from the solve reports of its batch member,
 so it is rejected exactly. emcee is imported only when this function is called.
 
@@ -29,7 +30,8 @@ from ._posterior import LogPosterior
 
 
 def emcee(posterior: LogPosterior, *, walkers: int = 32, steps: int = 2000, burn: int | None = None,
-          seed: int = 0, init=None, init_scale: float = 1e-2, moves=None, progress: bool = False):
+          seed: int = 0, init=None, init_scale: float = 1e-2, moves=None, batch: str = "map",
+          progress: bool = False):
     r"""Sample ``posterior`` with emcee's ``EnsembleSampler`` (stretch move by default).
 
     Args:
@@ -41,6 +43,11 @@ def emcee(posterior: LogPosterior, *, walkers: int = 32, steps: int = 2000, burn
         init: starting ``z``, shape ``(p,)`` (scattered by ``init_scale`` times a standard normal)
             or ``(walkers, p)``; default ``posterior.z0``.
         moves: emcee moves (default: the stretch move).
+        batch: how the points of one call are evaluated in the compiled program: ``"map"``
+            (``jax.lax.map``: one after the other, each relaxation as long as it needs; compiles
+            in the time of one point) or ``"vmap"`` (batched relaxations, which run as long as the
+            slowest member; for accelerators; the solve reports of a batch make its compilation
+            grow with the batch size).
         progress: emcee's progress bar.
 
     Returns:
@@ -69,10 +76,23 @@ def emcee(posterior: LogPosterior, *, walkers: int = 32, steps: int = 2000, burn
     else:
         raise CalibValueError(f"emcee: init must have shape ({p},) or ({walkers}, {p}), got {base.shape}")
 
-    batched = jax.jit(jax.vmap(posterior.logdensity))
+    if batch == "map":
+        batched = jax.jit(lambda zs: jax.lax.map(posterior.logdensity, zs))
+    elif batch == "vmap":
+        batched = jax.jit(jax.vmap(posterior.logdensity))
+    else:
+        raise CalibValueError(f"emcee: batch must be 'map' or 'vmap', got {batch!r}")
+    size = walkers // 2  # the stretch move's batch; other batches are cut (and padded) to it
     compile_start = time.perf_counter()
-    programs = {n: batched.lower(jnp.zeros((n, p))).compile() for n in sorted({walkers, walkers // 2})}
+    program = batched.lower(jnp.zeros((size, p))).compile()
     compile_seconds = time.perf_counter() - compile_start
+
+    def evaluate(z):
+        n = z.shape[0]
+        padded = np.concatenate([z, np.repeat(z[-1:], (-n) % size, axis=0)])
+        out = [np.array(program(jnp.asarray(padded[i:i + size])), dtype=float)
+               for i in range(0, padded.shape[0], size)]
+        return np.concatenate(out)[:n], padded.shape[0]
 
     with monitor() as m:
         counter = SolveCounter(m)
@@ -81,26 +101,19 @@ def emcee(posterior: LogPosterior, *, walkers: int = 32, steps: int = 2000, burn
         def log_prob(z):
             z = np.asarray(z, dtype=float)
             n = z.shape[0]
-            program = programs.get(n)
-            if program is None:  # emcee called with another batch size: compile it (rare)
-                compile_t = time.perf_counter()
-                program = programs[n] = batched.lower(jnp.zeros((n, p))).compile()
-                timing["compile"] += time.perf_counter() - compile_t
-            values = np.array(program(jnp.asarray(z)), dtype=float)
+            values, evaluated = evaluate(z)
             events = counter.take()
-            bad = failed_members(events, n)
-            state["evaluations"] += n
+            bad = failed_members(events, evaluated)[:n]
+            state["evaluations"] += evaluated
             state["rejected_failed"] += int(np.sum(bad & np.isfinite(values)))
             values[bad | ~np.isfinite(values)] = -np.inf
             return values
 
-        timing = {"compile": 0.0}
         sampler = _emcee.EnsembleSampler(walkers, p, log_prob, vectorize=True, moves=moves)
         sampler.random_state = np.random.RandomState(int(rng.integers(2 ** 31))).get_state()
         run_start = time.perf_counter()
         sampler.run_mcmc(start, steps, progress=progress)
-        run_seconds = time.perf_counter() - run_start - timing["compile"]
-        compile_seconds += timing["compile"]
+        run_seconds = time.perf_counter() - run_start
         solves, failed = counter.solves, counter.failed
         messages = counter.messages
     chain = sampler.get_chain()  # (steps, walkers, p)
@@ -126,7 +139,7 @@ def emcee(posterior: LogPosterior, *, walkers: int = 32, steps: int = 2000, burn
              "n_logdensity_evaluations": state["evaluations"], "n_gradient_evaluations": 0,
              "n_inner_solves": solves,
              "inner_solves_counted": "from the solve reports (calib._monitor), burn-in included",
-             "failed_inner_solves": failed, "failed_draws": 0,
+             "batch": batch, "failed_inner_solves": failed, "failed_draws": 0,
              "rejected_for_failed_solves": state["rejected_failed"],
              "acceptance_fraction": float(np.mean(sampler.acceptance_fraction)),
              "autocorrelation_time": {n: float(t) for n, t in zip(posterior.names, tau)}}

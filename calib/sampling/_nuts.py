@@ -29,6 +29,7 @@ from ._posterior import LogPosterior
 
 def nuts(posterior: LogPosterior, *, num_warmup: int = 500, num_samples: int = 500,
          chains: int = 4, seed: int = 0, init=None, init_scale: float = 0.1,
+         precondition=None, dense_mass: bool = False, initial_step_size: float = 1.0,
          target_acceptance: float = 0.8, max_tree_depth: int = 10, chunk: int = 100,
          progress: bool = False):
     r"""Sample ``posterior`` with NUTS.
@@ -41,6 +42,16 @@ def nuts(posterior: LogPosterior, *, num_warmup: int = 500, num_samples: int = 5
         seed: the random seed (``jax.random.key(seed)``).
         init: starting ``z``, shape ``(p,)`` or ``(chains, p)``; default ``posterior.z0``.
         init_scale: each chain starts at ``init`` plus this times a standard normal (in ``z``).
+        precondition: a covariance of ``z``, ``(p, p)``, or standard deviations ``(p,)`` (e.g. the
+            Laplace approximation mapped to ``z``): NUTS then moves :math:`u` with
+            :math:`z = z_c + L u` (:math:`LL^\top` that covariance, :math:`z_c` the mean of
+            ``init``), where the posterior is near the unit scale. The window adaptation
+            regularises its mass matrix towards a small multiple of the identity (Stan's rule),
+            which is far too large for a posterior of width :math:`10^{-3}` in ``z``: without this
+            the step size collapses and every draw costs many relaxations.
+        dense_mass: adapt a dense mass matrix (for correlated parameters; cheap for few
+            parameters) instead of a diagonal one.
+        initial_step_size: the dual averaging's first step size.
         target_acceptance: the dual-averaging target of the mean acceptance probability.
         max_tree_depth: at most :math:`2^{d}` leapfrog steps per draw.
         chunk: draws per compiled call (the inner solves are checked after each).
@@ -64,10 +75,21 @@ def nuts(posterior: LogPosterior, *, num_warmup: int = 500, num_samples: int = 5
             raise CalibValueError(f"nuts: {name} must be a positive int, got {value!r}")
     p = posterior.size
     chunk = int(min(chunk, num_samples))
-    logdensity = posterior.logdensity
     starts = _starts(posterior, init, chains, init_scale, seed)
 
+    center = np.mean(starts, axis=0)
+    factor = _factor(precondition, p)
+    inverse_factor = np.linalg.inv(factor)
+    factor_j = jnp.asarray(factor)
+    center_j = jnp.asarray(center)
+
+    def logdensity(u):  # the Jacobian of the affine map is a constant
+        return posterior.logdensity(center_j + factor_j @ u)
+
+    starts = (starts - center) @ inverse_factor.T
     warmup = blackjax.window_adaptation(blackjax.nuts, logdensity,
+                                        is_mass_matrix_diagonal=not dense_mass,
+                                        initial_step_size=initial_step_size,
                                         target_acceptance_rate=target_acceptance,
                                         max_num_doublings=max_tree_depth)
 
@@ -88,8 +110,8 @@ def nuts(posterior: LogPosterior, *, num_warmup: int = 500, num_samples: int = 5
 
         return jax.lax.scan(step, state, keys)
 
-    def check(zs):  # the density at each draw, batched: its solve reports say which ones failed
-        return jax.vmap(logdensity)(zs)
+    def check(zs):  # the density at each draw, in order: its solve reports say which ones failed
+        return jax.lax.map(posterior.logdensity, zs)
 
     key = jax.random.key(seed)
     compile_start = time.perf_counter()
@@ -120,6 +142,9 @@ def nuts(posterior: LogPosterior, *, num_warmup: int = 500, num_samples: int = 5
             step_size = jnp.asarray(parameters["step_size"])
             imm = jnp.asarray(parameters["inverse_mass_matrix"])
             stats["step_size"][c] = float(step_size)
+            if progress:
+                print(f"nuts: chain {c + 1}/{chains} warmed up in {time.perf_counter() - start:.1f} s "
+                      f"({int(steps)} leapfrog steps), step size {float(step_size):.3g}", flush=True)
             keys_all = jax.random.split(sample_key, num_samples)
             done = 0
             while done < num_samples:
@@ -134,7 +159,7 @@ def nuts(posterior: LogPosterior, *, num_warmup: int = 500, num_samples: int = 5
                 out = jax.block_until_ready(out)
                 failed_before = counter.failed
                 counter.take()
-                positions = np.asarray(out[0])
+                positions = center + np.asarray(out[0]) @ factor.T
                 draws[c, done:done + n] = positions
                 for name, value in zip(names, out[1:]):
                     stats[name][c, done:done + n] = np.asarray(value)
@@ -164,6 +189,8 @@ def nuts(posterior: LogPosterior, *, num_warmup: int = 500, num_samples: int = 5
     attrs = {"sampler": "nuts (blackjax window adaptation + NUTS)", "chains": chains,
              "draws": num_samples, "warmup": num_warmup, "seed": seed,
              "target_acceptance": target_acceptance, "max_tree_depth": max_tree_depth,
+             "mass_matrix": "dense" if dense_mass else "diagonal",
+             "preconditioned": precondition is not None,
              "compile_seconds": compile_seconds, "warmup_seconds": warmup_seconds,
              "sampling_seconds": sampling_seconds, "run_seconds": warmup_seconds + sampling_seconds,
              "n_logdensity_evaluations": n_grad, "n_gradient_evaluations": n_grad,
@@ -189,6 +216,23 @@ def _recheck(check, positions, m, programs):
     values = np.asarray(programs[("check", n)](jnp.asarray(positions)))
     events = m.collect()
     return failed_members(events, n) | ~np.isfinite(values), seconds
+
+
+def _factor(precondition, p):
+    """``L`` with ``L L^T`` the preconditioning covariance (identity when None)."""
+    if precondition is None:
+        return np.eye(p)
+    c = np.asarray(precondition, dtype=float)
+    if c.shape == (p,):
+        if not np.all(np.isfinite(c) & (c > 0)):
+            raise CalibValueError("nuts: precondition standard deviations must be finite and > 0")
+        return np.diag(c)
+    if c.shape != (p, p):
+        raise CalibValueError(f"nuts: precondition must have shape ({p},) or ({p}, {p}), got {c.shape}")
+    try:
+        return np.linalg.cholesky(0.5 * (c + c.T))
+    except np.linalg.LinAlgError:
+        raise CalibValueError("nuts: the precondition covariance is not positive definite") from None
 
 
 def _starts(posterior, init, chains, scale, seed):
