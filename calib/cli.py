@@ -15,6 +15,8 @@ import sys
 from ._compilation_cache import enable_compilation_cache
 
 SUBCOMMANDS = {
+    "demo": ("experiments.demo",
+             "the calibration demos: metal potentials and soil parameters fitted, with uncertainties"),
     "fit": ("calib.config._command", "fit a model to data as a TOML configuration says"),
     "report": ("calib.fit._report_command", "print the report of a saved fit result and plot it"),
     "compare-gradients": ("experiments.compare_gradients",
