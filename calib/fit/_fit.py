@@ -379,20 +379,18 @@ def _positive_int(value, name):
 
 
 def _positive(value, name):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise CalibTypeError(f"fit: {name} must be a number, got {value!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise CalibValueError(f"fit: {name} must be > 0, got {value!r}")
-    return value
+    return _number(value, name, strict=True)
 
 
 def _non_negative(value, name):
+    return _number(value, name, strict=False)
+
+
+def _number(value, name, *, strict: bool):
     try:
         value = float(value)
     except (TypeError, ValueError):
         raise CalibTypeError(f"fit: {name} must be a number, got {value!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise CalibValueError(f"fit: {name} must be >= 0, got {value!r}")
+    if not (math.isfinite(value) and (value > 0 if strict else value >= 0)):
+        raise CalibValueError(f"fit: {name} must be {'>' if strict else '>='} 0, got {value!r}")
     return value

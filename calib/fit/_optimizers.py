@@ -80,6 +80,16 @@ def _start(evaluator: Evaluator, kind: str, z0, tracker: Tracker) -> Evaluation:
     return start
 
 
+def _failed_trial(tracker: Tracker, progress: dict, z, trial: Evaluation, options: Options) -> None:
+    """Record a failed trial point of a scipy run; give up after ``max_rejections`` in a row.
+    ``progress`` holds the last accepted evaluation (``"last"``) and the count (``"failures"``)."""
+    tracker.rejected(np.nan, float(np.linalg.norm(z - progress["last"].z)), np.nan)
+    progress["failures"] += 1
+    if progress["failures"] >= options.max_rejections:
+        raise FitError(f"the fit cannot recover: {progress['failures']} trial points in a row "
+                       f"failed; the last: {trial.failure}")
+
+
 def _states_of(evaluation: Evaluation, objective):
     return evaluation.states if objective.warm_start else None
 
@@ -175,11 +185,7 @@ def trust_region_reflective(evaluator: Evaluator, z0, tracker: Tracker, options:
             tracker.spent(trial.inner_steps)
             pending["trial"], pending["open"] = trial, trial.ok
         if not trial.ok:
-            tracker.rejected(np.nan, float(np.linalg.norm(z - accepted["last"].z)), np.nan)
-            accepted["failures"] += 1
-            if accepted["failures"] >= options.max_rejections:
-                raise FitError(f"the fit cannot recover: {accepted['failures']} trial points in a row "
-                               f"failed; the last: {trial.failure}")
+            _failed_trial(tracker, accepted, z, trial, options)
             return np.full(m, np.nan)
         return trial.all_residuals
 
@@ -251,11 +257,7 @@ def lbfgsb(evaluator: Evaluator, z0, tracker: Tracker, options: Options,
         tracker.spent(trial.inner_steps)
         best["seen"] = {"z": z.copy(), "evaluation": trial}
         if not trial.ok:
-            tracker.rejected(np.nan, float(np.linalg.norm(z - best["last"].z)), np.nan)
-            best["failures"] += 1
-            if best["failures"] >= options.max_rejections:
-                raise FitError(f"the fit cannot recover: {best['failures']} trial points in a row failed; "
-                               f"the last: {trial.failure}")
+            _failed_trial(tracker, best, z, trial, options)
             raise _Retreat(np.abs(z - best["last"].z))
         return trial.loss, trial.gradient
 
