@@ -107,9 +107,17 @@ def build_dataset(posterior, z, stats: dict, attrs: dict) -> xr.Dataset:
     attrs["ess_per_inner_solve"] = float(ess_min / solves) if solves else np.nan
     evals = attrs.get("n_logdensity_evaluations", 0)
     attrs["ess_per_evaluation"] = float(ess_min / evals) if evals else np.nan
-    ds.attrs.update({k: (json.dumps(v) if isinstance(v, (dict, list, tuple)) else v)
-                     for k, v in attrs.items() if v is not None})
+    ds.attrs.update({k: _attribute(v) for k, v in attrs.items() if v is not None})
     return ds
+
+
+def _attribute(value):
+    """A NetCDF-storable attribute: JSON for containers, int for booleans."""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value)
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    return value
 
 
 def summary(ds: xr.Dataset) -> dict[str, dict[str, float]]:

@@ -256,3 +256,23 @@ def test_nuts_flags_draws_whose_solve_failed(relaxing_posterior):
     np.testing.assert_array_equal(flagged, np.abs(c) >= THRESHOLD)
     assert flagged.any() and ds.attrs["failed_draws"] == int(flagged.sum())
     assert ds.attrs["failed_inner_solves"] > 0
+
+
+# ---------------------------------------------------------------------- the experiment's problems
+@pytest.mark.benchmark
+@pytest.mark.parametrize("problem", ["borehole", "morse_cu"])
+def test_posterior_matches_laplace_and_nuts_beats_emcee(problem, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from experiments import sample_posterior
+
+    result = sample_posterior.run(tmp_path, problems=(problem,), quick=True, verbose=False)[problem]
+    for row in result["rows"]:
+        if row["sampler"] == "nuts":
+            assert row["rhat"] < 1.05
+            assert abs(row["mean_shift_in_sd"]) < 0.5 and abs(row["sd_ratio"] - 1) < 0.2
+    assert result["costs"]["nuts"]["failed_inner_solves"] == 0
+    assert result["nuts_over_emcee"]["ess_per_inner_solve"] > 1
+    assert (tmp_path / f"{problem}_corner.png").exists()
