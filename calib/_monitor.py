@@ -8,8 +8,8 @@ not, which one. :func:`calib.equilibrium` therefore reports each solve to every 
 
 - called with concrete values, it records the result directly;
 - traced (under ``jit``, ``grad``, ``vmap``, ``jacfwd``), it emits one host callback carrying the
-  result code, the steps and the largest force. Under ``vmap`` the callback receives the whole batch,
-  so a failing member is seen.
+  result code, the steps and the largest force. Under ``vmap`` JAX calls it once per batch member,
+  so a failing member is seen (as an event of its own).
 
 Each call site is registered once, when it is traced, with a label naming the property function (if
 any) and the user's line that led to it, so a failure can be reported as "``lattice_constant`` called
