@@ -46,8 +46,14 @@ def test_spd_system(solver):
     x, info = _solve(solver, SPD)
     np.testing.assert_allclose(x, np.linalg.solve(SPD, B), rtol=1e-10, atol=1e-12)
     assert bool(info.converged)
-    # Round-off level residuals: agree to within the order of magnitude reduction order allows.
-    np.testing.assert_allclose(info.residual, _true_residual(SPD, x), rtol=0.1, atol=1e-16)
+    # Round-off level residuals: both at round-off (their exact values depend on how the compiler
+    # orders the sums, e.g. on its optimisation level), else agreeing to 10 %.
+    true = _true_residual(SPD, x)
+    eps = 64 * np.finfo(float).eps
+    if true < eps:
+        assert info.residual < eps, (info.residual, true)
+    else:
+        np.testing.assert_allclose(info.residual, true, rtol=0.1, atol=1e-16)
     assert float(info.residual) <= float(solver.tolerance(np.float64))
     if isinstance(solver, (calib.CG, calib.MINRES)):
         # Krylov methods on 8 distinct eigenvalues: a handful of iterations, not the 10 n limit.
