@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine:
-#   make demo   create .venv, install the package, run the main job on the bundled example
+#   make demo   create .venv, install the package, run the calibration demos on the bundled data
 #   make test   create/update .venv and run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/calib compare-gradients --out $(OUT)/compare_gradients
+	$(VENV)/bin/calib demo --out $(OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not benchmark"
