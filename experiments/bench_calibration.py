@@ -43,8 +43,9 @@ Problems (the model, data and parameter builders of ``experiments/demo_metals.py
 ``--springs`` nonlinear springs, fixed at one end and pulled at the other at four loads, spring
 ``j`` of stiffness ``k[g(j)]`` with ``P`` groups (``E = sum 1/2 k s^2 + 1/4 b s^4 - F x_N``); the
 residuals are all node displacements. After compilation, ``--repeat`` timings (median) of one
-exact Jacobian (the fit's ``jacobian`` program) against a 2-point FD Jacobian (``P + 1`` calls of
-the ``value`` program, i.e. relaxations) and a central one (``2P``); the ratios and the growth
+exact Jacobian (the fit's ``jacobian`` program: residuals and Jacobian) against a 2-point FD
+Jacobian (``P + 1`` calls of the ``value`` program, i.e. relaxations, the residuals at the point
+included) and a central one (``2P + 1``); the ratios and the growth
 exponents (slope of log time against log P, least squares over the P measured).
 
 Output: the table printed and written to ``bench_calibration.txt``, the numbers in
@@ -373,13 +374,15 @@ def spring_problem(p: int, springs: int):
 
 def _fd_jacobian(evaluator, z, scheme: str) -> np.ndarray:
     """scipy's FD Jacobian (relative steps, as ``least_squares`` takes them) over the value
-    program; counts its relaxations in ``evaluator.statistics``."""
+    program, with the residuals at ``z`` (which the exact program returns along with its
+    Jacobian): P + 1 relaxations (2-point) or 2P + 1 (3-point), counted in
+    ``evaluator.statistics``."""
     from scipy.optimize._numdiff import approx_derivative
 
     def fun(v):
         return evaluator.evaluate("value", v).all_residuals
 
-    return approx_derivative(fun, z, method=scheme, f0=None if scheme == "3-point" else fun(z))
+    return approx_derivative(fun, z, method=scheme, f0=fun(z))
 
 
 def measure_scaling(p: int, args) -> dict:
@@ -490,7 +493,7 @@ def plot_scaling(path: pathlib.Path, rows, summary) -> None:
     left.loglog(p, [r["fd2_s"] for r in rows], "s-",
                 label=f"FD 2-point, P+1 solves (~P^{summary['fd2_exponent']:.2f})")
     left.loglog(p, [r["fd3_s"] for r in rows], "^-",
-                label=f"FD central, 2P solves (~P^{summary['fd3_exponent']:.2f})")
+                label=f"FD central, 2P+1 solves (~P^{summary['fd3_exponent']:.2f})")
     left.set_xlabel("parameters P")
     left.set_ylabel("one Jacobian, s (median)")
     left.legend(fontsize=8)
