@@ -25,6 +25,9 @@ SUBCOMMANDS = {
                           "time and memory of the solvers and adjoints against jaxopt and optimistix"),
     "bench-atomistic": ("experiments.bench_atomistic",
                         "relaxations against ASE, implicit gradients of a vacancy energy, scaling in N"),
+    "bench-calibration": ("experiments.bench_calibration",
+                          "exact jacfwd Jacobians vs the finite-difference least-squares baseline: "
+                          "solves, iterations, time, scaling in P"),
     "bench-fem": ("experiments.bench_fem",
                   "finite-element footing: forward vs implicit-gradient time from 1e4 to 1e6 DOFs"),
 }
