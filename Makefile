@@ -20,8 +20,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/calib demo --out $(OUT)
 
+# Two workers (pytest-xdist), each compiling on one core: most of the suite's time is XLA
+# compilation, which is single-threaded. A file's tests stay on one worker (they share compiled
+# functions).
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not benchmark"
+	$(PY) -m pytest -q -m "not benchmark" -n 2 --dist loadfile
 
 # Benchmarks against jaxopt/optimistix (optional extras); sizes are arguments of the scripts.
 bench: $(STAMP)

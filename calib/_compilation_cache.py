@@ -34,15 +34,20 @@ def cache_directory() -> pathlib.Path | None:
     return pathlib.Path(base) / "calib" / "jax"
 
 
-def enable_compilation_cache(min_compile_seconds: float = 0.5) -> pathlib.Path | None:
+def enable_compilation_cache(min_compile_seconds: float = 0.5, subfolder: str | None = None
+                             ) -> pathlib.Path | None:
     """Switch JAX's persistent compilation cache on (unless the environment turns it off).
 
     Programs that took less than ``min_compile_seconds`` to compile are not stored (reading them
-    back would not pay). Returns the cache directory, or ``None`` when off.
+    back would not pay). ``subfolder`` keeps one process's entries apart (concurrent processes
+    must not share a folder: JAX writes entries without a lock). Returns the cache directory, or
+    ``None`` when off.
     """
     directory = cache_directory()
     if directory is None:
         return None
+    if subfolder:
+        directory = directory / subfolder
     directory.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds))

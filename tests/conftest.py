@@ -13,7 +13,10 @@ jax.config.update("jax_enable_x64", True)
 from calib import enable_compilation_cache  # noqa: E402  (after x64 is set)
 
 # Compiled programs are reused by the next run of the suite (CALIB_COMPILATION_CACHE=off disables).
-enable_compilation_cache()
+# Parallel workers (pytest-xdist) each get a cache folder of their own: JAX writes cache entries
+# without a lock, and a worker reading an entry the other is writing would see a torn file.
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+_directory = enable_compilation_cache(subfolder=_worker) if _worker else enable_compilation_cache()
 
 
 def pytest_configure(config):

@@ -17,7 +17,7 @@ HOWTOS = sorted(HOWTO_DIR.glob("*.md"))
 # Material pages carry short runnable examples too.
 PAGES = HOWTOS + sorted((HOWTO_DIR.parent / "materials").glob("*.md")) + [HOWTO_DIR.parent / "index.md"]
 # Pages whose examples take a minute or more to compile run with the benchmarks (-m benchmark).
-SLOW_PAGES = {"howto/vacancy_formation_energy.md", "howto/custom_energy.md"}
+SLOW_PAGES = {"howto/vacancy_formation_energy.md", "howto/custom_energy.md", "howto/borehole.md"}
 
 
 # An opening fence of exactly ```python at the start of a line, up to the next closing fence.

@@ -118,6 +118,7 @@ def quadratic(x, theta):
 QTHETA = {"k": jnp.asarray(1.0), "f": jnp.asarray(1.0)}
 
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_unrolled_modes_report_their_ift_residual():
     x0 = jnp.zeros(6)
     gd = calib.GradientDescent(step_size=0.05)

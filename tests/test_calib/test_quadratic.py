@@ -85,6 +85,7 @@ def test_equilibrium_energy_and_envelope_theorem():
     np.testing.assert_allclose(grad["f"], -x, rtol=0, atol=1e-11)
 
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_implicit_preconditioned_with_lbfgs_curvature():
     # CG preconditioned by the L-BFGS pairs of the forward solve: same closed-form Jacobian.
     theta = quad_theta()

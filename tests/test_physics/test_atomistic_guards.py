@@ -25,6 +25,7 @@ LATTICE_FROM_FAR = jax.jit(lambda theta: lattice_constant(MORSE, theta, "fcc", 4
 
 # --- a guess far above a0 -------------------------------------------------------------------------
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_eager_lattice_constant_rebuilds_its_list_from_a_far_guess():
     # The list built at 4.5 Å stays exact only down to 4.5 * 6.5 / 7.5 = 3.9 Å; an eager call
     # rebuilds it and continues, and a0 is read off the relaxed cell (not the last strain, which

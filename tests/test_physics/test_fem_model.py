@@ -311,7 +311,7 @@ def test_error_messages():
         two.solve({"clay": as_theta({"E": 1.0, "nu": 0.3})})
 
 
-@pytest.mark.parametrize("quadratic", [False, True])
+@pytest.mark.parametrize("quadratic", [False, pytest.param(True, marks=pytest.mark.benchmark)])
 def test_sparse_tangent_equals_the_dense_hessian_of_the_energy(quadratic):
     # The assembled element tangents (material tangent contracted with shape-function gradients)
     # against jax.hessian of the whole energy, at a deformed state, for a finite-strain material

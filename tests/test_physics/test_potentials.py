@@ -60,7 +60,9 @@ def test_forces_are_minus_the_energy_gradient(name):
     np.testing.assert_allclose(np.sum(np.asarray(forces), axis=0), 0.0, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.benchmark) if n in ("lj-plain", "sutton-chen") else n
+    for n in CASES])
 def test_stress_is_the_strain_derivative_of_the_energy(name):
     potential, theta, x, cell, nb = _rattled_vacancy(name)
     sigma = stress(potential, x, cell, theta, nb)

@@ -55,6 +55,7 @@ def test_lbfgs_with_the_exact_inverse_as_preconditioner_converges_at_once():
     assert int(sol.steps) <= 3 < int(plain.steps)
 
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_preconditioned_vacancy_relaxation_takes_fewer_steps_to_the_same_minimum():
     crystal = remove_atom(fcc(3.615, 6), 0)
     potential = Morse(cutoff=5.0, onset=4.5)

@@ -49,6 +49,7 @@ def test_embedded_atom_metal_breaks_the_cauchy_relation():
     assert float(c["C12"]) > float(c["C44"]) * 1.2  # positive Cauchy pressure, as in real Cu
 
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_diamond_silicon_internal_relaxation_softens_c44():
     """Stillinger–Weber Si: C11 = 151.4, C12 = 76.4, C44 = 56.4 GPa with the internal (sublattice)
     relaxation (Balamane, Halicioglu & Tiller, Phys. Rev. B 46, 2250, 1992). Clamping
@@ -77,6 +78,7 @@ def test_diamond_silicon_internal_relaxation_softens_c44():
     assert float(clamped["C44"]) > 1.8 * float(relaxed["C44"])
 
 
+@pytest.mark.benchmark  # slow (compilation-bound); run with -m benchmark
 def test_unrelaxed_vacancy_of_a_pair_potential_costs_the_cohesive_energy():
     ec = float(cohesive_energy(LJ_SHORT, LJ_REDUCED, "fcc", 1.55))
     unrelaxed = float(vacancy_formation_energy(LJ_SHORT, LJ_REDUCED, "fcc", 1.55, 2,
@@ -101,7 +103,11 @@ def _property_cases():
     }
 
 
-@pytest.mark.parametrize("name", list(_property_cases()))
+# Two of the simplest properties run with the benchmarks: their relaxation is the first step of
+# the others, whose gradients are checked here.
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.benchmark) if n in ("lattice_constant", "cohesive_energy")
+    else n for n in _property_cases()])
 def test_property_gradients_match_finite_differences(name):
     # Properties are jit-able (neighbour lists are built from the static guess), so the finite
     # differences reuse one compiled function.
