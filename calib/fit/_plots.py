@@ -108,13 +108,10 @@ def _scalars(top, bottom, variables: list[VariableFit]) -> None:
     top.errorbar(x, observed / scale, yerr=np.array([float(v.sigma) for v in variables]) / scale, fmt="o",
                  capsize=3, color="C0", label="observed ± σ")
     top.plot(x, np.array([float(v.predicted) for v in variables]) / scale, "D", color="C1", label="fit")
-    for i, v in enumerate(variables):
-        top.annotate(f"{float(v.observed):.4g} / {float(v.predicted):.4g}", (i, observed[i] / scale[i]),
-                     textcoords="offset points", xytext=(6, 6), fontsize="x-small")
     top.set_xticks(x, [])
     top.set_xlim(-0.5, len(variables) - 0.5)
     top.set_ylabel("value / |observed|")
-    top.set_title("scalars (observed / fit)")
+    top.set_title("scalars, each divided by its observed value")
     top.legend(fontsize="small")
     _residuals(bottom, x, np.array([float(v.residual) for v in variables]), "", names)
 
@@ -141,7 +138,8 @@ def plot_history(history: dict[str, np.ndarray], path: pathlib.Path) -> pathlib.
     """Loss per outer iteration, rejected steps marked; step norm and trust radius below."""
     loss = np.asarray(history["loss"], dtype=float)
     it = np.arange(loss.size)
-    extra = [k for k in ("step_norm", "trust_radius") if k in history]
+    extra = [k for k in ("step_norm", "trust_radius")
+             if k in history and np.any(np.isfinite(np.asarray(history[k], dtype=float)))]
     figure = Figure(figsize=(6.4, 5.6 if extra else 4.0), layout="constrained")
     axes = figure.subplots(2 if extra else 1, 1, squeeze=False, sharex="col")[:, 0]
     axes[0].plot(it, loss, "-o", ms=3, color="C0", label="loss")
@@ -196,10 +194,15 @@ def plot_profile(name: str, units: str | None, profile: dict, path: pathlib.Path
     ax.plot(values[converged], chi2[converged], "o", ms=4, color="C0", label="converged")
     if (~converged).any():
         ax.plot(values[~converged], chi2[~converged], "x", ms=7, color="C3", label="not converged")
-    ax.axhline(profile["threshold"], color="0.4", ls="--", lw=1, label="threshold")
+    # The threshold is a rise above the best chi-square (Delta chi2), drawn at that level.
+    ax.axhline(profile["best_chi2"] + profile["threshold"], color="0.4", ls="--", lw=1,
+               label=f"best + {profile['threshold']:.3g} (threshold)")
+    labelled = False
     for side in ("lower", "upper"):
         if np.isfinite(profile[side]):
-            ax.axvline(profile[side], color="C2", ls=":", lw=1)
+            ax.axvline(profile[side], color="C2", ls=":", lw=1,
+                       label=None if labelled else f"{profile['confidence']:.0%} interval")
+            labelled = True
     if np.isfinite(profile["best_value"]):
         ax.plot([profile["best_value"]], [profile["best_chi2"]], "*", ms=10, color="C1", label="best fit")
     ax.set_xlabel(_label(name, units))
