@@ -111,7 +111,7 @@ def _scalars(top, bottom, variables: list[VariableFit]) -> None:
     top.set_xticks(x, [])
     top.set_xlim(-0.5, len(variables) - 0.5)
     top.set_ylabel("value / |observed|")
-    top.set_title("scalars, each divided by its observed value")
+    top.set_title("scalars ÷ observed")
     top.legend(fontsize="small")
     _residuals(bottom, x, np.array([float(v.residual) for v in variables]), "", names)
 
