@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import _monitor
 from .._diagnostics import record_adjoints
+from .._errors import CalibValueError
 from ..objective import Objective
 
 
@@ -79,7 +80,6 @@ class Evaluator:
         if jacobian == "auto":
             jacobian = "fwd" if p <= m else "rev"
         if jacobian not in ("fwd", "rev"):
-            from .._errors import CalibValueError
             raise CalibValueError(f"jacobian must be 'auto', 'fwd' or 'rev', got {jacobian!r}")
         self.jacobian_mode = jacobian
         self.compile_seconds = 0.0
@@ -173,8 +173,8 @@ class Evaluator:
             site = event.site
             if (want is None and site.overridden) or (want is not None and (
                     not site.overridden or site.adjoint != want)):
-                from .._errors import CalibValueError
-                had = f"{site.adjoint}{' (another fit’s adjoint= option)' if site.overridden else ''}"
+                origin = " (another fit's adjoint= option)" if site.overridden else ""
+                had = f"{site.adjoint}{origin}"
                 raise CalibValueError(
                     f"{site.label}: this solve was compiled earlier with the adjoint {had}, and a "
                     f"jit cache keeps it, so this fit's adjoint={want or 'None'} cannot reach it. "

@@ -175,10 +175,9 @@ class ParameterSpace:
 
     def element_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Physical bounds of each free element."""
-        lower = np.concatenate([np.full(max(1, int(np.prod(s.shape))), s.lower) for s in self.free]) \
-            if self.free else np.zeros(0)
-        upper = np.concatenate([np.full(max(1, int(np.prod(s.shape))), s.upper) for s in self.free]) \
-            if self.free else np.zeros(0)
+        sizes = [int(np.size(s.value)) for s in self.free]
+        lower = np.repeat([s.lower for s in self.free], sizes).astype(float)
+        upper = np.repeat([s.upper for s in self.free], sizes).astype(float)
         return lower, upper
 
     # ------------------------------------------------------------------ priors
