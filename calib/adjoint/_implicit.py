@@ -65,6 +65,17 @@ def _projected(hvp, basis):
     return (lambda v: project(hvp(project(v))) + basis @ (basis.T @ v)), project
 
 
+def _reported(report, dtype, *values):
+    """Call ``report(*values)`` on the host and return a unit scalar of ``dtype`` that depends on
+    it (one call per vmap member, as a debug callback makes)."""
+    def host(*arrays):
+        report(*arrays)
+        return np.ones((), dtype)
+
+    return jax.pure_callback(host, jax.ShapeDtypeStruct((), dtype), *values,
+                             vmap_method="sequential")
+
+
 def hessian_solve(hvp, rhs, linear_solver, basis, preconditioner, *, throw: bool, warn: bool,
                   forward_result):
     """Solve ``H v = rhs`` on the complement of the null space, reporting the solve."""
@@ -77,8 +88,13 @@ def hessian_solve(hvp, rhs, linear_solver, basis, preconditioner, *, throw: bool
     def solve(matvec, b):
         v, info = linear_solver.solve(matvec, b, preconditioner)
         negative = jnp.asarray(info.negative_curvature)
-        jax.debug.callback(functools.partial(report_adjoint, name, warn, site=site), info.residual,
-                           info.iterations, info.converged, forward_result, negative)
+        # The report is a *pure* callback whose (unit) result scales the solution, so it happens
+        # exactly when the solution is used: a tangent nobody reads (the positions of a relaxation
+        # of which only the energy is used, differentiated by the envelope theorem) is removed by
+        # dead-code elimination together with its linear solve. A debug callback is an effect and
+        # would keep the solve alive: P wasted solves in every jacfwd of a relaxed energy.
+        v = v * _reported(functools.partial(report_adjoint, name, warn, site=site), v.dtype,
+                          info.residual, info.iterations, info.converged, forward_result, negative)
         if throw:
             v = eqx.error_if(
                 v, negative,
