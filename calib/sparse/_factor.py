@@ -403,6 +403,39 @@ def _report(entry, x, b, iterations, converged, residual, singular: str | None) 
     return SolveReport(iterations, residual, entry.shift)
 
 
+def _solve_columns(hessian, values, columns, *, method, rtol, max_iterations):
+    r"""Solve :math:`H x_j = b_j` for several right-hand sides ``columns`` (a list of ``(size,)``
+    arrays) with one matrix, no descent condition (tangent and adjoint solves): one cache look-up
+    and, for a direct factorisation, one multi-right-hand-side back-substitution; a column whose
+    answer cannot be trusted goes through :func:`_solve_tangent` alone (the shifted retries).
+    Returns a list of ``(x, SolveReport)`` in the order of ``columns``."""
+    values = np.asarray(values)
+    entry = None if len(columns) == 1 else _cached_entry(hessian, values, method)
+    if entry is None or not isinstance(entry.factor, _Direct):
+        return [_solve_tangent(hessian, values, b, method=method, rtol=rtol,
+                               max_iterations=max_iterations, descent=False) for b in columns]
+    B = np.stack(columns, axis=1)
+    try:
+        X = np.asarray(entry.factor.solve(B, rtol, max_iterations)[0]).reshape(B.shape)
+    except BREAKDOWNS:
+        X = None
+    out = []
+    matrix = entry.factor.matrix
+    residuals = None if X is None else (np.linalg.norm(B - matrix @ X, axis=0)
+                                        / np.where(np.linalg.norm(B, axis=0) > 0,
+                                                   np.linalg.norm(B, axis=0), 1.0))
+    for j, b in enumerate(columns):
+        problem = ("the solve broke down" if X is None else
+                   _numerically_singular(matrix, X[:, j], b, float(residuals[j]), exact=True))
+        if problem:
+            out.append(_solve_tangent(hessian, values, b, method=method, rtol=rtol,
+                                      max_iterations=max_iterations, descent=False))
+        else:
+            out.append((X[:, j], _report(entry, X[:, j], b, 0, True, float(residuals[j]),
+                                         "found singular before" if entry.shift > 0 else None)))
+    return out
+
+
 def solve_tangent(hessian, values, b, *, method, rtol, max_iterations, descent=True,
                   shifts=SHIFTS):
     r"""Solve :math:`H x = b` with ``H`` given by ``(nnz,)`` values, on the host.

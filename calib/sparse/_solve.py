@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._factor import CACHE, Status, _solve_near, _solve_tangent, check_shapes, run_host
+from ._factor import (CACHE, Status, _solve_columns, _solve_near, _solve_tangent, check_shapes,
+                      run_host)
 from . import _stats
 
 
@@ -51,6 +52,11 @@ def _solve_members(batch, b, solve_member):
 
 
 def _host_tangent(hessian, method, rtol, max_iterations, descent, values, b, active):
+    # The callback receives jax Arrays: index host copies (slicing a jax Array is a device op).
+    values, b, active = np.asarray(values), np.asarray(b), np.asarray(active)
+    if not descent:
+        return _host_columns(hessian, method, rtol, max_iterations, values, b, active)
+
     def solve_member(index):
         v = _member(values, index, 1)
         if not _member(active, index, 0):
@@ -62,6 +68,43 @@ def _host_tangent(hessian, method, rtol, max_iterations, descent, values, b, act
                               max_iterations=max_iterations, descent=descent)
 
     return _solve_members(_batch_shape(((values, 1), (b, 1), (active, 0))), b, solve_member)
+
+
+def _host_columns(hessian, method, rtol, max_iterations, values, b, active):
+    """Tangent and adjoint solves (no descent condition) of a batch: the members that share one
+    matrix (under ``jax.jacfwd`` the P tangents at one state; ``values`` then has a broadcast axis)
+    are solved together, with one cache look-up and one multi-right-hand-side solve."""
+    batch = _batch_shape(((values, 1), (b, 1), (active, 0)))
+    x = np.zeros(batch + b.shape[-1:], b.dtype)
+    iterations = np.zeros(batch, np.int32)
+    status = np.zeros(batch, np.int32)
+    # vmap materialises the broadcast matrix for every tangent, so members are grouped by the
+    # content of their values (a sample of the entries first, then an exact comparison).
+    groups: dict = {}
+    for index in np.ndindex(*batch):
+        if not _member(active, index, 0):
+            _stats.record(skipped=1)
+            continue
+        v = _member(values, index, 1)
+        same = groups.setdefault(v[::max(1, v.size // 64)].tobytes(), [])
+        for representative, members in same:
+            if np.array_equal(representative, v):
+                members.append(index)
+                break
+        else:
+            same.append((v, [index]))
+
+    def work():
+        for representative, members in (group for same in groups.values() for group in same):
+            solved = _solve_columns(hessian, representative,
+                                    [_member(b, index, 1) for index in members], method=method,
+                                    rtol=rtol, max_iterations=max_iterations)
+            for index, (answer, report) in zip(members, solved):
+                x[index] = answer
+                iterations[index], status[index] = report.iterations, int(report.status)
+
+    run_host(work, int(np.prod(batch, dtype=int)))
+    return x, iterations, status
 
 
 def _result_shapes(b):
@@ -127,6 +170,7 @@ def _differentiable_solve_jvp(hessian, method, rtol, max_iterations, primals, ta
 
 
 def _host_near(hessian, method, rtol, max_iterations, values, current_values, b):
+    values, current_values, b = np.asarray(values), np.asarray(current_values), np.asarray(b)
     def solve_member(index):
         return _solve_near(hessian, _member(values, index, 1), _member(current_values, index, 1),
                            _member(b, index, 1), method=method, rtol=rtol,
