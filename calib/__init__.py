@@ -1,7 +1,7 @@
 """calib: differentiable equilibria and bilevel calibration of physical models, on JAX.
 
-The inner level, :func:`equilibrium`, minimises an energy ``E(x, theta)`` over the state ``x``; its
-result is differentiable in ``theta`` by the implicit function theorem (:class:`Implicit`) or by
+The inner level, :func:`equilibrium`, minimises an energy ``E(x, theta)`` over the state ``x``
+(:func:`fixed_point` solves ``z = F(z, theta)`` for a general map); its result is differentiable in ``theta`` by the implicit function theorem (:class:`Implicit`) or by
 unrolled baselines (:class:`Unrolled`, :class:`Truncated`, :class:`Checkpointed`, :class:`Neumann`).
 The outer level, :func:`fit`, calibrates the parameters of a model (which may relax structures
 through ``equilibrium``) against observed data in xarray datasets, with exact Jacobians, parameter
@@ -19,8 +19,10 @@ from ._errors import (CalibError, CalibIndexError, CalibKeyError, CalibTypeError
 from ._result import RESULTS
 from ._solution import Solution
 from ._spectrum import translation_modes
-from .adjoint import AbstractAdjoint, Checkpointed, Implicit, Neumann, Truncated, Unrolled
-from .linear_solve import CG, MINRES, AbstractLinearSolver, Dense, NeumannSeries
+from .adjoint import AbstractAdjoint, Checkpointed, Implicit, Neumann, Phantom, Truncated, Unrolled
+from .linear_solve import CG, GMRES, MINRES, AbstractLinearSolver, BiCGStab, Dense, NeumannSeries
+from .fixed_points import (AbstractFixedPointSolver, Anderson, FixedPointIteration,
+                           FixedPointSolution, NewtonKrylov, fixed_point)
 from .solvers import FIRE, LBFGS, AbstractSolver, GradientDescent, NewtonCG, SparseNewton
 from .sparse import SparseHessian
 from . import data
@@ -36,6 +38,8 @@ __all__ = [
     "CalibKeyError", "CalibTypeError", "CalibValueError",
     "Checkpointed", "Dense", "FIRE", "GradientDescent", "Implicit", "LBFGS",
     "MINRES", "Neumann", "NeumannSeries", "NewtonCG", "NonConvergenceWarning", "RESULTS", "Solution", "SparseHessian", "SparseNewton",
-    "Truncated", "Unrolled", "enable_compilation_cache", "equilibrium", "record_adjoints", "stability", "translation_modes",
+    "Truncated", "Unrolled", "enable_compilation_cache",
+    "AbstractFixedPointSolver", "Anderson", "BiCGStab", "FixedPointIteration", "FixedPointSolution",
+    "GMRES", "NewtonKrylov", "Phantom", "fixed_point", "equilibrium", "record_adjoints", "stability", "translation_modes",
     "Conditions", "active_adjoint_override", "reporting_quietly", "FitError", "FitResult", "IterationInfo", "Model", "Parameter", "Tied", "data", "fit",
 ]

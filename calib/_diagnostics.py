@@ -136,14 +136,16 @@ def report_adjoint(solver_name: str, warn: bool, residual, iterations, converged
               "the implicit gradient is not exact there.", site)
 
 
-def warn_forward(result, dtype=None, site=None):
-    """Host side: warn about a failed equilibrium solve (used when ``throw=False``)."""
+def warn_forward(result, dtype=None, site=None, kind="equilibrium"):
+    """Host side: warn about a failed equilibrium (or ``kind="fixed_point"``) solve (used when
+    ``throw=False``)."""
     result = np.asarray(result)
+    message = RESULTS.fixed_point_message if kind == "fixed_point" else RESULTS.message
     if np.any(result != RESULTS.successful):
         codes = sorted({int(c) for c in np.ravel(result) if c != RESULTS.successful})
         failed = int(np.sum(result != RESULTS.successful))
         batch = f" ({failed} of {result.size} batch members)" if result.size > 1 else ""
-        _warn(f"equilibrium solve{batch}: " + "; ".join(RESULTS.message(c, dtype) for c in codes),
+        _warn(f"{kind.replace('_', ' ')} solve{batch}: " + "; ".join(message(c, dtype) for c in codes),
               site)
 
 

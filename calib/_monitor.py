@@ -200,7 +200,10 @@ def record(index: int, result, steps, max_force) -> None:
 def report(solution, adjoint: str = "Implicit", overridden: bool = False) -> None:
     """Report a solve made now: directly when concrete, else through a host callback."""
     index = register_site(adjoint, overridden)
-    fields = (solution.result, solution.steps, solution.max_force)
+    # A fixed point's largest residual |z - F(z)| stands where an equilibrium's force does.
+    largest = getattr(solution, "max_residual", None)
+    fields = (solution.result, solution.steps,
+              solution.max_force if largest is None else largest)
     if any(isinstance(leaf, jax.core.Tracer) for leaf in fields):
         jax.debug.callback(lambda *values: record(index, *values), *fields)
     else:

@@ -1,4 +1,4 @@
-"""Result codes of an equilibrium solve.
+"""Result codes of an equilibrium (or fixed-point) solve.
 
 Codes are small integers so that they travel through ``jit``/``vmap`` as arrays; ``RESULTS.message``
 turns one into words. Each code has one cause, and its message says what is wrong and what to do:
@@ -52,6 +52,29 @@ class RESULTS:
         7: "the Hessian's spectrum at the solution is not finite (NaN/inf eigenvalue estimates), so "
         "the stability of the equilibrium is unknown; check the energy's second derivatives there",
     }
+
+    # The same codes for calib.fixed_point, in its terms (the residual z - F(z) for the force).
+    _fixed_point_messages = {
+        0: "converged (max |z - F(z)| <= tol)",
+        1: "did not converge: the step limit was reached before max |z - F(z)| <= tol; raise the "
+        "solver's max_steps, or use calib.Anderson or calib.NewtonKrylov (a map that contracts "
+        "slowly needs many plain iterations)",
+        2: "did not converge: the iterates or F(z) became NaN/inf; the map may not contract from z0 "
+        "(spectral radius of dF/dz >= 1): damp the iteration (damping < 1) or use "
+        "calib.NewtonKrylov, and check z0 and theta",
+        3: "did not converge: no step reduces |z - F(z)| any further (the Newton direction is not "
+        "a descent direction, or tol is below the floating-point noise of F); loosen "
+        "tol{float64_hint}",
+    }
+
+    @classmethod
+    def fixed_point_message(cls, code: int, dtype=None) -> str:
+        """The result of a :func:`calib.fixed_point` solve in words."""
+        text = cls._fixed_point_messages.get(int(code))
+        if text is None:
+            return cls.message(code, dtype)
+        low_precision = dtype is None or np.finfo(np.dtype(dtype)).bits < 64
+        return text.replace("{float64_hint}", " or use float64" if low_precision else "")
 
     @classmethod
     def codes(cls) -> tuple[int, ...]:

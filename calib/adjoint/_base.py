@@ -61,6 +61,12 @@ class AbstractAdjoint:
         ``throw``/``warn``: how failures found later (in the backward pass) are reported."""
         raise NotImplementedError
 
+    def solve_fixed_point(self, F: Callable, solver, z0: jax.Array, params: Any, *, throw: bool,
+                          warn: bool, options=({}, {})) -> tuple[jax.Array, SolveStats]:
+        """Find :math:`z = F(z, params)` from the flat ``z0`` (:func:`calib.fixed_point`);
+        differentiable with respect to ``params``. Arguments as in :meth:`solve`."""
+        raise NotImplementedError(f"{type(self).__name__} does not support calib.fixed_point")
+
     def nullspace_basis(self, x_flat, unravel):
         """Orthonormal basis ``(n, k)`` of known zero modes at ``x_flat``, or ``None``."""
         return None

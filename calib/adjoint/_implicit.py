@@ -25,9 +25,9 @@ from jax import lax
 from .._diagnostics import call_site, report_adjoint
 from .._options import merge_options
 from .._spectrum import orthonormal_columns, translation_modes
-from ..linear_solve import CG, AbstractLinearSolver, NeumannSeries
+from ..linear_solve import CG, GMRES, AbstractLinearSolver, NeumannSeries
 from ._base import AbstractAdjoint, stats_of, zero_tangent
-from .._errors import CalibTypeError
+from .._errors import CalibTypeError, CalibValueError
 
 
 def _check_nullspace(nullspace):
@@ -76,12 +76,11 @@ def _reported(report, dtype, *values):
                              vmap_method="sequential")
 
 
-def hessian_solve(hvp, rhs, linear_solver, basis, preconditioner, *, throw: bool, warn: bool,
-                  forward_result):
-    """Solve ``H v = rhs`` on the complement of the null space, reporting the solve."""
-    operator, project = _projected(hvp, basis)
-    if preconditioner is not None:
-        preconditioner, _ = _projected(preconditioner, basis)
+def reported_solve(operator, rhs, linear_solver, preconditioner, *, symmetric: bool, throw: bool,
+                   warn: bool, forward_result):
+    """``operator^{-1} rhs`` as a ``lax.custom_linear_solve`` whose every solve (and, for reverse
+    mode, every transposed solve: JAX transposes ``operator`` itself) is reported to
+    :func:`calib.record_adjoints`, warned about or raised on (``throw``)."""
     name = type(linear_solver).__name__
     site = call_site()
 
@@ -104,10 +103,23 @@ def hessian_solve(hvp, rhs, linear_solver, basis, preconditioner, *, throw: bool
             v = eqx.error_if(
                 v, ~info.converged,
                 f"adjoint linear solve ({name}) did not reach its tolerance; the gradient would be "
-                "inexact. Raise max_steps, loosen tol, or use MINRES/Dense if the Hessian is indefinite.")
+                "inexact. Raise max_steps, loosen tol, or use another linear solver (MINRES/Dense "
+                "if the Hessian is indefinite, GMRES/Dense for a fixed point).")
         return v
 
-    v = lax.custom_linear_solve(operator, project(rhs), solve, symmetric=True)
+    if symmetric:
+        return lax.custom_linear_solve(operator, rhs, solve, symmetric=True)
+    return lax.custom_linear_solve(operator, rhs, solve, transpose_solve=solve)
+
+
+def hessian_solve(hvp, rhs, linear_solver, basis, preconditioner, *, throw: bool, warn: bool,
+                  forward_result):
+    """Solve ``H v = rhs`` on the complement of the null space, reporting the solve."""
+    operator, project = _projected(hvp, basis)
+    if preconditioner is not None:
+        preconditioner, _ = _projected(preconditioner, basis)
+    v = reported_solve(operator, project(rhs), linear_solver, preconditioner, symmetric=True,
+                       throw=throw, warn=warn, forward_result=forward_result)
     return project(v)
 
 
@@ -155,8 +167,11 @@ class Implicit(AbstractAdjoint):
     minimum (see ``check_stability`` in :func:`calib.equilibrium`).
 
     Attributes:
-        linear_solver: :class:`calib.CG` (default, matrix-free), :class:`calib.MINRES` (symmetric
-            indefinite), :class:`calib.Dense` (forms the Hessian; small systems).
+        linear_solver: for :func:`calib.equilibrium`, :class:`calib.CG` (the default, ``None``;
+            matrix-free), :class:`calib.MINRES` (symmetric indefinite) or :class:`calib.Dense`
+            (forms the Hessian; small systems); for :func:`calib.fixed_point`, whose
+            :math:`I - \partial F/\partial z` is not symmetric, :class:`calib.GMRES` (the default),
+            :class:`calib.BiCGStab` or :class:`calib.Dense` (LU).
         nullspace: known zero modes of the Hessian to project out: ``None``, ``"translations"``
             (rigid translations of an ``(N, d)`` position array, as in a periodic crystal), a fixed
             basis: an array of shape ``(k, n)`` in the flattened order of ``x`` (passed to the
@@ -170,12 +185,13 @@ class Implicit(AbstractAdjoint):
     """
 
     envelope: ClassVar[bool] = True
-    linear_solver: AbstractLinearSolver = CG()
+    linear_solver: AbstractLinearSolver | None = None
     nullspace: str | Callable | None = None
     precondition: bool | None = None
 
     def __post_init__(self):
-        if not isinstance(self.linear_solver, (AbstractLinearSolver, NeumannSeries)):
+        if self.linear_solver is not None and not isinstance(self.linear_solver,
+                                                             (AbstractLinearSolver, NeumannSeries)):
             raise CalibTypeError(
                 f"Implicit: linear_solver must be a linear solver such as calib.CG(), calib.MINRES() "
                 f"or calib.Dense(), got {self.linear_solver!r}")
@@ -186,6 +202,18 @@ class Implicit(AbstractAdjoint):
 
     @property
     def adjoint_linear_solver(self):
+        return CG() if self.linear_solver is None else self.linear_solver
+
+    @property
+    def fixed_point_linear_solver(self):
+        r"""The linear solver for :math:`I - \partial F/\partial z` (not symmetric)."""
+        if self.linear_solver is None:
+            return GMRES()
+        if self.linear_solver.symmetric_only:
+            raise CalibValueError(
+                f"Implicit: linear_solver={self.linear_solver!r} needs a symmetric operator, but the "
+                "adjoint of a fixed point solves with I - dF/dz, which is not symmetric; use "
+                "calib.GMRES(), calib.BiCGStab() or calib.Dense() (LU), or leave it None (GMRES)")
         return self.linear_solver
 
     def solve(self, fn, solver, x0, params, *, throw, warn=True, unravel, options=({}, {})):
@@ -194,6 +222,16 @@ class Implicit(AbstractAdjoint):
         x, stats, _ = _solve(fn, solver, self, unravel, precondition, throw, warn, x0, params,
                              options)
         return x, stats
+
+    def solve_fixed_point(self, F, solver, z0, params, *, throw, warn, options=({}, {})):
+        if self.nullspace is not None:
+            raise CalibValueError("Implicit: nullspace= applies to the Hessian of an energy; a "
+                                  "fixed point's I - dF/dz has no declared zero modes")
+        self.fixed_point_linear_solver  # noqa: B018 (refuses a symmetric-only solver now)
+        from ._fixed_point import solve_implicit
+
+        return solve_implicit(self, F, solver, z0, params, throw=throw, warn=warn,
+                              options=options)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,10 +243,15 @@ class Neumann(AbstractAdjoint):
     the solution, and tends to :class:`Implicit` as ``K`` grows, with error
     :math:`\sim (1-\alpha\lambda_{min})^K`. Cost: ``K`` Hessian-vector products, memory flat in ``K``.
 
+    For :func:`calib.fixed_point` it is :math:`\alpha\sum_{k<K}(I - \alpha(I - J))^k`,
+    :math:`J = \partial F/\partial z`, with :math:`\alpha = 1` by default: :math:`\sum_{k<K} J^k`,
+    backpropagation through ``K`` iterations of ``F`` started at the fixed point.
+
     Attributes:
         terms: ``K``.
         step: :math:`\alpha`; ``None`` takes :math:`1/\lambda_{max}` estimated by Lanczos at the
-            solution. Must be below :math:`2/\lambda_{max}` for the series to converge.
+            solution (1 for a fixed point). Must be below :math:`2/\lambda_{max}` for the series
+            to converge.
         nullspace: as in :class:`Implicit`.
     """
 
@@ -232,6 +275,24 @@ class Neumann(AbstractAdjoint):
         object.__setattr__(series, "step", self.step)
         return series
 
+    @property
+    def fixed_point_linear_solver(self):
+        r""":math:`\sum_{k<K} J^k` (step 1 unless given), what backpropagation through ``K``
+        iterations of ``F`` started at the fixed point computes."""
+        series = object.__new__(NeumannSeries)
+        object.__setattr__(series, "terms", self.terms)
+        object.__setattr__(series, "step", 1.0 if self.step is None else self.step)
+        return series
+
     def solve(self, fn, solver, x0, params, *, throw, warn=True, unravel, options=({}, {})):
         x, stats, _ = _solve(fn, solver, self, unravel, False, throw, warn, x0, params, options)
         return x, stats
+
+    def solve_fixed_point(self, F, solver, z0, params, *, throw, warn, options=({}, {})):
+        if self.nullspace is not None:
+            raise CalibValueError("Neumann: nullspace= applies to the Hessian of an energy, not to "
+                                  "a fixed point")
+        from ._fixed_point import solve_implicit
+
+        return solve_implicit(self, F, solver, z0, params, throw=throw, warn=warn,
+                              options=options)

@@ -38,8 +38,14 @@ from jax import lax
 
 from .._diagnostics import call_site, report_ift_residual
 from .._options import merge_options
-from ..solvers._base import check_positive, normalise_scalars, refresh
+from ..solvers._base import check_positive, normalise_scalars
 from ._base import AbstractAdjoint, stats_of
+
+
+def fixed_point_residual(F):
+    """:math:`g(z, \\theta) = z - F(z, \\theta)`: the residual of :func:`calib.fixed_point`, which
+    takes the place of the energy's gradient in the IFT check."""
+    return lambda z, params: z - F(z, params)
 from .._errors import CalibValueError
 
 
@@ -68,7 +74,7 @@ def _probe_direction(params):
     return (jax.tree.map(direction, theta), jax.tree.map(zero, args))
 
 
-def _checked(adjoint, run, fn, x0, params, warn):
+def _checked(adjoint, run, residual_map, x0, params, warn):
     """``run(x0, params) -> state`` with the IFT residual of its derivative when ``adjoint.check``.
 
     The state comes out of ``jax.jvp``, so the probe tangent costs one forward-mode pass and the
@@ -82,7 +88,7 @@ def _checked(adjoint, run, fn, x0, params, warn):
     x = lax.stop_gradient(state.x)
     x_dot = lax.stop_gradient(state_dot.x)
     frozen = lax.stop_gradient(params)
-    grad_x = jax.grad(fn)
+    grad_x = residual_map  # the gradient of the energy, or z - F(z) for a fixed point
     _, mixed = jax.jvp(lambda p: grad_x(x, p), (frozen,), (probe,))
     _, h_x_dot = jax.jvp(lambda y: grad_x(y, frozen), (x,), (x_dot,))
     scale = jnp.linalg.norm(mixed)
@@ -119,13 +125,19 @@ class Unrolled(AbstractAdjoint):
         check_positive("Unrolled", "ift_tol", self.ift_tol)
 
     def solve(self, fn, solver, x0, params, *, throw, warn=True, unravel, options=({}, {})):
+        return self._run(fn, jax.grad(fn), solver, x0, params, warn, options)
+
+    def solve_fixed_point(self, F, solver, z0, params, *, throw, warn, options):
+        return self._run(F, fixed_point_residual(F), solver, z0, params, warn, options)
+
+    def _run(self, fn, residual_map, solver, x0, params, warn, options):
         solver = merge_options(solver, options[0])
         self = merge_options(self, options[1])  # noqa: PLW0642 (numeric options as data)
         def run(x0, params):
             state = solver.init(fn, x0, params)
             return solver.run_fixed(fn, state, params, _steps("Unrolled", self.steps, solver))
 
-        state, residual = _checked(self, run, fn, x0, params, warn)
+        state, residual = _checked(self, run, residual_map, x0, params, warn)
         return state.x, stats_of(solver, state)._replace(ift_residual=residual)
 
 
@@ -159,6 +171,12 @@ class Truncated(AbstractAdjoint):
                 "last steps of the run, so it must be at most steps")
 
     def solve(self, fn, solver, x0, params, *, throw, warn=True, unravel, options=({}, {})):
+        return self._run(fn, jax.grad(fn), solver, x0, params, warn, options)
+
+    def solve_fixed_point(self, F, solver, z0, params, *, throw, warn, options):
+        return self._run(F, fixed_point_residual(F), solver, z0, params, warn, options)
+
+    def _run(self, fn, residual_map, solver, x0, params, warn, options):
         solver = merge_options(solver, options[0])
         self = merge_options(self, options[1])  # noqa: PLW0642 (numeric options as data)
         total = _steps("Truncated", self.steps, solver)
@@ -169,9 +187,9 @@ class Truncated(AbstractAdjoint):
         head = lax.stop_gradient(state)
 
         def run(x0, params):
-            return solver.run_fixed(fn, refresh(fn, head, params), params, tail)
+            return solver.run_fixed(fn, solver.refresh(fn, head, params), params, tail)
 
-        state, residual = _checked(self, run, fn, x0, params, warn)
+        state, residual = _checked(self, run, residual_map, x0, params, warn)
         return state.x, stats_of(solver, state)._replace(ift_residual=residual)
 
 
@@ -205,6 +223,12 @@ class Checkpointed(AbstractAdjoint):
                 f"Checkpointed: checkpoints={self.checkpoints} exceeds steps={self.steps}")
 
     def solve(self, fn, solver, x0, params, *, throw, warn=True, unravel, options=({}, {})):
+        return self._run(fn, jax.grad(fn), solver, x0, params, warn, options)
+
+    def solve_fixed_point(self, F, solver, z0, params, *, throw, warn, options):
+        return self._run(F, fixed_point_residual(F), solver, z0, params, warn, options)
+
+    def _run(self, fn, residual_map, solver, x0, params, warn, options):
         solver = merge_options(solver, options[0])
         self = merge_options(self, options[1])  # noqa: PLW0642 (numeric options as data)
         total = _steps("Checkpointed", self.steps, solver)
@@ -222,5 +246,5 @@ class Checkpointed(AbstractAdjoint):
                              length=n_segments)[0]
             return solver.run_fixed(fn, state, params, remainder)
 
-        state, residual = _checked(self, run, fn, x0, params, warn)
+        state, residual = _checked(self, run, residual_map, x0, params, warn)
         return state.x, stats_of(solver, state)._replace(ift_residual=residual)

@@ -1,7 +1,8 @@
 r"""Interface of the linear solvers used by the implicit adjoint.
 
-A linear solver solves :math:`A x = b` for a symmetric operator ``A`` given only as ``matvec``
-(a Hessian-vector product), and returns the solution with an honest report: the *true* relative
+A linear solver solves :math:`A x = b` for an operator ``A`` given only as ``matvec`` (a
+Hessian-vector product, symmetric; or, for a fixed point, a product with :math:`I - \partial F/\partial z`,
+which is not: ``symmetric_only`` says which a method needs), and returns the solution with an honest report: the *true* relative
 residual :math:`\|b - Ax\| / \|b\|` (recomputed, not the recurrence's estimate), the iteration count
 and whether the tolerance was met.
 """
@@ -41,11 +42,23 @@ class AbstractLinearSolver:
 
     traced_options: ClassVar[tuple[str, ...]] = ("tol",)
 
+    # Whether the method needs a symmetric operator (CG, MINRES); the fixed-point adjoint, whose
+    # operator I - dF/dz is not symmetric, refuses those.
+    symmetric_only: ClassVar[bool] = True
+
     def __post_init__(self):
         normalise_scalars(self)
         name = type(self).__name__
         check_positive(name, "tol", self.tol, allow_none=True)
         check_positive(name, "max_steps", self.max_steps, integer=True, allow_none=True)
+
+    @classmethod
+    def with_traced(cls, **fields):
+        """An instance whose numeric fields may be tracers (validated where the user set them)."""
+        solver = cls()
+        for name, value in fields.items():
+            object.__setattr__(solver, name, value)
+        return solver
 
     def tolerance(self, dtype) -> jax.Array:
         """``tol``, or the default for ``dtype`` when ``tol`` is ``None``."""

@@ -31,6 +31,10 @@ class Dense(AbstractLinearSolver):
         if self.method not in ("lu", "cholesky"):
             raise CalibValueError(f"Dense: method must be 'lu' or 'cholesky', got {self.method!r}")
 
+    @property
+    def symmetric_only(self) -> bool:  # LU takes any non-singular matrix
+        return self.method == "cholesky"
+
     def solve(self, matvec, b, preconditioner=None):
         matrix = jax.vmap(matvec, out_axes=1)(jnp.eye(b.shape[0], dtype=b.dtype))
         if self.method == "cholesky":

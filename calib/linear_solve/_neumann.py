@@ -32,6 +32,7 @@ class NeumannSeries:
     step: float | None = None
 
     traced_options: ClassVar[tuple[str, ...]] = ("step",)
+    symmetric_only: ClassVar[bool] = False  # a polynomial in A: any A whose series converges
 
     def __post_init__(self):
         normalise_scalars(self)

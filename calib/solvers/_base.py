@@ -118,6 +118,11 @@ class AbstractSolver:
         """Apply an approximation of :math:`H^{-1}` built from ``curvature`` to ``v``."""
         return v
 
+    def refresh(self, fn: Fn, state, params: Any):
+        """``state`` with its energy and gradient recomputed at ``params`` (the truncated adjoint
+        calls it on a state that went through a ``stop_gradient``)."""
+        return refresh(fn, state, params)
+
     # Shared machinery.
     def tolerance(self, state) -> jax.Array:
         """The force tolerance that applies to ``state`` (``tol``; solvers with a relative criterion
