@@ -28,6 +28,9 @@ SUBCOMMANDS = {
     "bench-calibration": ("experiments.bench_calibration",
                           "exact jacfwd Jacobians vs the finite-difference least-squares baseline: "
                           "solves, iterations, time, scaling in P"),
+    "neumann-identity": ("experiments.neumann_identity",
+                         "backprop through K steps at a fixed point = the K-term Neumann series; "
+                         "error against the implicit gradient ~ rho^K"),
     "bench-fem": ("experiments.bench_fem",
                   "finite-element footing: forward vs implicit-gradient time from 1e4 to 1e6 DOFs"),
 }
