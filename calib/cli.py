@@ -31,6 +31,9 @@ SUBCOMMANDS = {
     "neumann-identity": ("experiments.neumann_identity",
                          "backprop through K steps at a fixed point = the K-term Neumann series; "
                          "error against the implicit gradient ~ rho^K"),
+    "truncation": ("experiments.truncation",
+                   "truncated backprop error against rho^T and the T rule; the truncated "
+                   "lambda-return of TD(lambda) on a random walk: the same geometric law"),
     "bench-fem": ("experiments.bench_fem",
                   "finite-element footing: forward vs implicit-gradient time from 1e4 to 1e6 DOFs"),
 }
