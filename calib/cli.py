@@ -34,6 +34,9 @@ SUBCOMMANDS = {
     "truncation": ("experiments.truncation",
                    "truncated backprop error against rho^T and the T rule; the truncated "
                    "lambda-return of TD(lambda) on a random walk: the same geometric law"),
+    "deq-digits": ("experiments.deq_digits",
+                   "a deep equilibrium classifier on the digits trained with implicit, unrolled, "
+                   "truncated and phantom gradients: accuracy, time, memory, gradient error"),
     "bench-fem": ("experiments.bench_fem",
                   "finite-element footing: forward vs implicit-gradient time from 1e4 to 1e6 DOFs"),
 }
