@@ -37,6 +37,9 @@ SUBCOMMANDS = {
     "deq-digits": ("experiments.deq_digits",
                    "a deep equilibrium classifier on the digits trained with implicit, unrolled, "
                    "truncated and phantom gradients: accuracy, time, memory, gradient error"),
+    "learned-steps": ("experiments.learned_steps",
+                      "gradient descent with learned untied step sizes on FE energies vs the best "
+                      "fixed step and the Chebyshev schedule"),
     "bench-fem": ("experiments.bench_fem",
                   "finite-element footing: forward vs implicit-gradient time from 1e4 to 1e6 DOFs"),
 }
