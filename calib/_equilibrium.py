@@ -115,13 +115,16 @@ def equilibrium(
     return solution
 
 
-def _warn_now(solution: Solution, adjoint) -> None:
-    """The warnings the compiled solve would have given, for a concrete ``solution``."""
+def _warn_now(solution, adjoint) -> None:
+    """The warnings the compiled solve would have given, for a concrete ``solution`` (a
+    :class:`Solution` or a :class:`calib.FixedPointSolution`; called by the public function, so
+    the warning points at its caller)."""
     result = np.asarray(solution.result)
-    dtype = jax.tree.leaves(solution.x)[0].dtype
+    dtype = jax.tree.leaves(getattr(solution, solution._state))[0].dtype
+    kind = "equilibrium" if isinstance(solution, Solution) else "fixed point"
     if np.any(result != RESULTS.successful):
         codes = sorted({int(c) for c in np.ravel(result) if c != RESULTS.successful})
-        warnings.warn("equilibrium solve: " + "; ".join(RESULTS.message(c, dtype) for c in codes),
+        warnings.warn(f"{kind} solve: " + "; ".join(solution._describe(c, dtype) for c in codes),
                       NonConvergenceWarning, stacklevel=3)
     residual = np.asarray(solution.ift_residual)
     tolerance = getattr(adjoint, "ift_tol", None)

@@ -11,8 +11,41 @@ import numpy as np
 from ._result import RESULTS
 
 
+class SolveOutcome:
+    """What :class:`Solution` and :class:`calib.FixedPointSolution` share: a pytree of the fields
+    named in ``_fields`` (the constructor takes them in that order), a result code, and its words.
+    Subclasses name their state field (``_state``) and how a code reads (``_describe``)."""
+
+    _fields: tuple[str, ...] = ()
+    _state = "x"
+
+    @staticmethod
+    def _describe(code, dtype) -> str:
+        return RESULTS.message(code, dtype)
+
+    def tree_flatten(self):
+        return tuple(getattr(self, f) for f in self._fields), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children)
+
+    @property
+    def converged(self):
+        """Boolean array: the tolerance was met (and, for an equilibrium checked for stability,
+        the state is a minimum)."""
+        return jnp.asarray(self.result) == RESULTS.successful
+
+    def message(self) -> str:
+        """The result in words (call outside ``jit``)."""
+        codes = np.ravel(np.asarray(self.result))
+        leaves = jax.tree.leaves(getattr(self, self._state))
+        dtype = leaves[0].dtype if leaves else None
+        return "; ".join(sorted({self._describe(c, dtype) for c in codes}))
+
+
 @jax.tree_util.register_pytree_node_class
-class Solution:
+class Solution(SolveOutcome):
     """An equilibrium and how it was found. A pytree, so it passes through ``jit`` and ``vmap``
     (under ``vmap`` every field gains a batch axis).
 
@@ -48,24 +81,6 @@ class Solution:
 
     _fields = ("x", "energy", "steps", "max_force", "result", "min_eigenvalue", "max_eigenvalue",
                "ift_residual")
-
-    def tree_flatten(self):
-        return tuple(getattr(self, f) for f in self._fields), None
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        return cls(*children)
-
-    @property
-    def converged(self):
-        """Boolean array: the force tolerance was met (and, if checked, the state is a minimum)."""
-        return jnp.asarray(self.result) == RESULTS.successful
-
-    def message(self) -> str:
-        """The result in words (call outside ``jit``)."""
-        codes = np.ravel(np.asarray(self.result))
-        dtype = jax.tree.leaves(self.x)[0].dtype if jax.tree.leaves(self.x) else None
-        return "; ".join(sorted({RESULTS.message(c, dtype) for c in codes}))
 
     def __repr__(self):
         try:

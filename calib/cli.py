@@ -40,6 +40,9 @@ SUBCOMMANDS = {
     "learned-steps": ("experiments.learned_steps",
                       "gradient descent with learned untied step sizes on FE energies vs the best "
                       "fixed step and the Chebyshev schedule"),
+    "gnn-steps": ("experiments.gnn_steps",
+                  "a message-passing network that picks a diagonal preconditioner at each unrolled "
+                  "step, against fixed, Jacobi, learned untied steps and L-BFGS on unseen meshes"),
     "bench-fem": ("experiments.bench_fem",
                   "finite-element footing: forward vs implicit-gradient time from 1e4 to 1e6 DOFs"),
 }

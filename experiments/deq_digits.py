@@ -33,6 +33,8 @@ import time
 
 import numpy as np
 
+from experiments._figures import enable_x64, finish, two_panels
+
 MODES = ("implicit", "unrolled", "truncated", "phantom")
 
 
@@ -63,10 +65,7 @@ def parse_args(argv=None):
 
 
 def _jax():
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    return jax
+    return enable_x64()
 
 
 def digits(train_size: int, seed: int):
@@ -92,7 +91,8 @@ def init_params(width: int, max_norm: float, seed: int):
     W = rng.standard_normal((width, width)) / np.sqrt(width)
     W = 0.5 * max_norm * W / np.linalg.norm(W, 2)
     return {"W": jnp.asarray(W), "U": jnp.asarray(rng.standard_normal((width, 64)) / 8.0),
-            "b": jnp.zeros(width), "A": jnp.asarray(rng.standard_normal((10, width)) / np.sqrt(width)),
+            "b": jnp.zeros(width),
+            "A": jnp.asarray(rng.standard_normal((10, width)) / np.sqrt(width)),
             "a": jnp.zeros(10)}
 
 
@@ -212,21 +212,17 @@ def table(rows, args) -> str:
                      f"{r['epoch_s'] / base['epoch_s']:>11.2f} {r['peak_mib']:>9.2f} "
                      f"{r['peak_mib'] / base['peak_mib']:>11.2f} {r['gradient_error'][0]:>15.1e} "
                      f"{r['gradient_error'][-1]:>8.1e}")
-    lines.append("  peak MiB: temporary memory of the compiled training step (XLA memory analysis); "
+    lines.append("  peak MiB: temporary memory of the compiled training step (XLA memory analysis);"
+                 " "
                  "grad err: |g - g_implicit| / |g_implicit| on a fixed batch")
     return "\n".join(lines)
 
 
 def save(rows, args) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import xarray as xr
 
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    plt, fig, (left, right) = two_panels(out)
     for r in rows:
         left.plot(np.arange(1, args.epochs + 1), r["loss"], "-o", ms=3, label=r["mode"])
         if r["mode"] != "implicit":
@@ -240,10 +236,8 @@ def save(rows, args) -> None:
     right.set_ylabel("relative gradient error vs implicit")
     right.legend()
     right.grid(alpha=0.3)
-    fig.suptitle("Deep equilibrium classifier on the digits")
-    fig.tight_layout()
-    fig.savefig(out / "deq_digits.png", dpi=130)
-    plt.close(fig)
+    finish(plt, fig, out / "deq_digits.png",
+           "Deep equilibrium classifier on the digits")
     dataset = xr.Dataset(
         {"loss": (("mode", "epoch"), np.stack([r["loss"] for r in rows])),
          "gradient_error": (("mode", "checkpoint"), np.stack([r["gradient_error"] for r in rows])),

@@ -6,8 +6,8 @@ Each problem is a scalar diffusion (membrane) finite-element energy on the unit 
           boundary},
 
 P1 triangles of ``physics.fem.rectangle`` (``--cells``), with a random log-normal conductivity
-field :math:`k_e` per element (``--contrast``: the standard deviation of :math:`\log k`) and a random
-smooth load :math:`f`. The energy is quadratic, :math:`E = \tfrac12 u^\top K u - b^\top u`, so
+field :math:`k_e` per element (``--contrast``: the standard deviation of :math:`\log k`) and a
+random smooth load :math:`f`. The energy is quadratic, :math:`E = \tfrac12 u^\top K u - b^\top u`, so
 ``K``-step gradient descent :math:`u_{j+1} = u_j - \alpha_j \nabla E(u_j)` from :math:`u_0 = 0` is a
 ``K``-layer network whose layers are the steps. Compared on unseen problems, by the relative
 residual :math:`\|\nabla E(u_K)\| / \|\nabla E(u_0)\|`:
@@ -39,6 +39,8 @@ import sys
 
 import numpy as np
 
+from experiments._figures import enable_x64, finish, two_panels
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="calib learned-steps", description=__doc__.split("\n")[0])
@@ -60,10 +62,7 @@ def parse_args(argv=None):
 
 
 def _jax():
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    return jax
+    return enable_x64()
 
 
 def problems(count: int, cells: int, contrast: float, seed: int):
@@ -149,7 +148,8 @@ def learn(depth: int, K, b, lam, iterations: int, seed: int):
     import optax
 
     start = np.log(np.mean(2.0 / lam.sum(1)))
-    params = jnp.full(depth, start) + 0.01 * jnp.asarray(np.random.default_rng(seed).standard_normal(depth))
+    jitter = np.random.default_rng(seed).standard_normal(depth)
+    params = jnp.full(depth, start) + 0.01 * jnp.asarray(jitter)
     K, b = jnp.asarray(K), jnp.asarray(b)
 
     def loss(s):
@@ -171,7 +171,7 @@ def learn(depth: int, K, b, lam, iterations: int, seed: int):
 
 def fixed_step_iterations(K, b, lam, tolerance: float, limit: int = 100_000) -> np.ndarray:
     """Iterations of the best fixed step to reach ``tolerance``, per problem, from the spectrum:
-    the error in mode i falls like |1 - alpha lambda_i|^k; measured by iterating in the eigenbasis."""
+    the error in mode i falls like |1 - alpha lambda_i|^k; measured in the eigenbasis."""
     counts = []
     for Ki, bi, (lo, hi) in zip(K, b, lam):
         w, V = np.linalg.eigh(Ki)
@@ -255,15 +255,10 @@ def table(results, args) -> str:
 
 
 def save(results, args) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import xarray as xr
 
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    plt, fig, (left, right) = two_panels(out)
     for name, style in (("fixed", "s-"), ("chebyshev", "^-"), ("learned", "o-")):
         left.semilogy(results["depths"], np.median(results[name], axis=1), style, label=name)
     left.set_xlabel("K (unrolled steps)")
@@ -276,10 +271,8 @@ def save(results, args) -> None:
     right.set_ylabel("learned step size alpha_j")
     right.legend(fontsize=8)
     right.grid(alpha=0.3)
-    fig.suptitle("Gradient descent with learned untied steps vs fixed and Chebyshev steps")
-    fig.tight_layout()
-    fig.savefig(out / "learned_steps.png", dpi=130)
-    plt.close(fig)
+    finish(plt, fig, out / "learned_steps.png",
+           "Gradient descent with learned untied steps vs fixed and Chebyshev steps")
     dataset = xr.Dataset(
         {name: (("depth", "problem"), results[name], {"units": "1"})
          for name in ("fixed", "chebyshev", "learned")},

@@ -46,6 +46,8 @@ import sys
 
 import numpy as np
 
+from experiments._figures import enable_x64
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="calib neumann-identity", description=__doc__.split("\n")[0])
@@ -67,10 +69,7 @@ def parse_args(argv=None):
 
 
 def _jax():
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    return jax
+    return enable_x64()
 
 
 def deq_problem(width: int, norm: float, seed: int):
@@ -98,7 +97,6 @@ def deq_problem(width: int, norm: float, seed: int):
 def crystal_problem(cells: int):
     """Gradient descent on the vacancy crystal as a fixed-point map, at the optimal fixed step."""
     jax = _jax()
-    import jax.numpy as jnp
 
     import calib
     from experiments._vacancy import vacancy_problem

@@ -43,6 +43,8 @@ import sys
 
 import numpy as np
 
+from experiments._figures import enable_x64, finish, two_panels
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="calib truncation", description=__doc__.split("\n")[0])
@@ -69,10 +71,7 @@ def parse_args(argv=None):
 
 
 def _jax():
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    return jax
+    return enable_x64()
 
 
 def _slope(K, errors):
@@ -207,14 +206,9 @@ def tables(truncated, td) -> str:
 
 
 def save(truncated, td, out: pathlib.Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import xarray as xr
 
-    out.mkdir(parents=True, exist_ok=True)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
+    plt, fig, (left, right) = two_panels(out, height=4.3)
     T = truncated["T"]
     left.semilogy(T, truncated["error"], "o", ms=3, label="Truncated(backprop=T) vs Implicit")
     left.semilogy(T, truncated["error"][0] * truncated["rho"] ** (T - 1), ":",
@@ -241,9 +235,7 @@ def save(truncated, td, out: pathlib.Path) -> None:
     right.set_title(f"TD(lambda), {len(td['true_values'])}-state random walk")
     right.legend(fontsize=8)
     right.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "truncation.png", dpi=130)
-    plt.close(fig)
+    finish(plt, fig, out / "truncation.png")
     dataset = xr.Dataset(
         {"backprop_error": ("T", truncated["error"], {"units": "1"}),
          "td_error": (("lambda", "K"), np.stack([r["error"] for r in td["rows"]]), {"units": "1"}),

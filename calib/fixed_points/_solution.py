@@ -9,10 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._result import RESULTS
+from .._solution import SolveOutcome
 
 
 @jax.tree_util.register_pytree_node_class
-class FixedPointSolution:
+class FixedPointSolution(SolveOutcome):
     r"""A fixed point and how it was found; a pytree (under ``vmap`` every field gains a batch axis).
 
     Attributes:
@@ -26,6 +27,11 @@ class FixedPointSolution:
     """
 
     _fields = ("z", "steps", "max_residual", "result", "ift_residual")
+    _state = "z"
+
+    @staticmethod
+    def _describe(code, dtype) -> str:
+        return RESULTS.fixed_point_message(code, dtype)
 
     def __init__(self, z: Any, steps, max_residual, result, ift_residual=None):
         self.z = z
@@ -34,24 +40,6 @@ class FixedPointSolution:
         self.result = result
         self.ift_residual = (jnp.full_like(jnp.asarray(max_residual), jnp.nan)
                              if ift_residual is None else ift_residual)
-
-    def tree_flatten(self):
-        return tuple(getattr(self, f) for f in self._fields), None
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        return cls(*children)
-
-    @property
-    def converged(self):
-        """Boolean array: :math:`\\max_i |z_i - F(z)_i| \\le tol` was met."""
-        return jnp.asarray(self.result) == RESULTS.successful
-
-    def message(self) -> str:
-        """The result in words (call outside ``jit``)."""
-        codes = np.ravel(np.asarray(self.result))
-        dtype = jax.tree.leaves(self.z)[0].dtype if jax.tree.leaves(self.z) else None
-        return "; ".join(sorted({RESULTS.fixed_point_message(c, dtype) for c in codes}))
 
     def __repr__(self):
         try:

@@ -3,20 +3,18 @@ r"""``calib.fixed_point``: a differentiable fixed point :math:`z^* = F(z^*, \the
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import Any, Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .. import _monitor
 from .._closure import convert, rebuild
-from .._diagnostics import call_site, ift_residual_message, warn_forward
-from .._equilibrium import Arguments, _as_state
-from .._errors import CalibTypeError, NonConvergenceWarning
+from .._diagnostics import call_site, warn_forward
+from .._equilibrium import Arguments, _as_state, _warn_now
+from .._errors import CalibTypeError
 from .._options import split_options
 from .._result import RESULTS
 from ..adjoint import AbstractAdjoint, Implicit
@@ -87,21 +85,6 @@ def fixed_point(
     if eager and warn and not throw and not _monitor.quiet():
         _warn_now(solution, adjoint)
     return solution
-
-
-def _warn_now(solution, adjoint) -> None:
-    result = np.asarray(solution.result)
-    dtype = jax.tree.leaves(solution.z)[0].dtype
-    if np.any(result != RESULTS.successful):
-        codes = sorted({int(c) for c in np.ravel(result) if c != RESULTS.successful})
-        warnings.warn("fixed point solve: " + "; ".join(RESULTS.fixed_point_message(c, dtype)
-                                                        for c in codes),
-                      NonConvergenceWarning, stacklevel=3)
-    residual = np.asarray(solution.ift_residual)
-    tolerance = getattr(adjoint, "ift_tol", None)
-    if tolerance is not None and np.any(residual > tolerance):
-        warnings.warn(ift_residual_message(type(adjoint).__name__, tolerance, residual),
-                      NonConvergenceWarning, stacklevel=3)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
