@@ -214,3 +214,21 @@ def test_line_search_against_nan_energies_is_reported_as_nonfinite():
     with pytest.warns(calib.NonConvergenceWarning, match="NaN/inf"):
         sol = calib.equilibrium(walled, jnp.zeros(2), 1.0)
     assert int(sol.result) == calib.RESULTS.nonfinite and bool(jnp.all(jnp.isfinite(sol.x)))
+
+
+def test_a_tangent_nobody_reads_costs_no_solve():
+    # The energy at a minimum is differentiated by the envelope theorem; the state's tangents are
+    # then unused, and their adjoint solves (reported by a pure callback the solution depends on)
+    # are dead code. Asking for the state brings one solve per parameter back.
+    def energy(x, theta):
+        return 0.5 * jnp.sum(theta * (x - 1.0) ** 2) + 0.25 * jnp.sum(x ** 4)
+
+    theta = jnp.arange(1.0, 4.0)
+    with calib.record_adjoints() as unused:
+        jax.block_until_ready(jax.jit(jax.jacfwd(
+            lambda t: calib.equilibrium(energy, jnp.zeros(3), t).energy))(theta))
+    with calib.record_adjoints() as used:
+        jax.block_until_ready(jax.jit(jax.jacfwd(
+            lambda t: calib.equilibrium(energy, jnp.zeros(3), t).x))(theta))
+    assert len(unused) == 0
+    assert len(used) == 3 and all(record.exact for record in used)

@@ -223,3 +223,4 @@ def test_bad_input_is_refused_with_a_clear_error():
         calib.equilibrium(lambda x, t: jnp.sum(x ** 2), jnp.ones(2), 1.0, adjoint=calib.Phantom())
     with pytest.raises(calib.CalibValueError, match="damping"):
         calib.Anderson(damping=1.5)
+
