@@ -163,16 +163,17 @@ def steps_to_tolerance(residuals: np.ndarray, tolerance: float):
     return int(hit[0]) + 1 if hit.size else None
 
 
-def _timed(function, *arguments, repeats: int = 3) -> float:
+def _timed(function, *arguments, repeats: int = 3):
+    """``(fastest seconds of repeats calls after a compiling one, the result)``."""
     import jax
 
-    jax.block_until_ready(function(*arguments))
+    result = jax.block_until_ready(function(*arguments))
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         jax.block_until_ready(function(*arguments))
         times.append(time.perf_counter() - started)
-    return min(times)
+    return min(times), result
 
 
 def evaluate(args, network, schedule, cells: int, seed: int) -> dict:
@@ -213,13 +214,13 @@ def evaluate(args, network, schedule, cells: int, seed: int) -> dict:
                   "jacobi": (fixed_curve, (K, b, 2.0 / (w[0] + w[-1]), True)),
                   "gnn": (gnn_curve, (network, K, b))}
         for name, (function, arguments) in curves.items():
-            curve = np.asarray(function(*arguments))
+            seconds, curve = _timed(function, *arguments)
+            curve = np.asarray(curve)
             k = steps_to_tolerance(curve, args.tolerance)
             rows[name]["residual_at_depth"].append(curve[args.depth - 1])
             rows[name]["steps"].append(k)
             # Time to tolerance: the per-step time of the compiled loop times the steps needed.
-            per_step = _timed(function, *arguments) / limit
-            rows[name]["seconds"].append(None if k is None else per_step * k)
+            rows[name]["seconds"].append(None if k is None else seconds / limit * k)
         rows["untied"]["residual_at_depth"].append(
             float(residuals(jnp.asarray(schedule), K[None], b[None])[0]))
         rows["untied"]["steps"].append(None)          # defined for its own depth only
@@ -228,10 +229,10 @@ def evaluate(args, network, schedule, cells: int, seed: int) -> dict:
         solver = calib.LBFGS(tol=tol, max_steps=limit)
         run = jax.jit(lambda K, b: calib.equilibrium(energy, jnp.zeros_like(b), 0.0, K, b,
                                                      solver=solver, warn=False))
-        solution = run(K, b)
+        seconds, solution = _timed(run, K, b)
         rows["lbfgs"]["steps"].append(int(solution.steps))
         rows["lbfgs"]["residual_at_depth"].append(float("nan"))
-        rows["lbfgs"]["seconds"].append(_timed(run, K, b))
+        rows["lbfgs"]["seconds"].append(seconds)
     summary = {"cells": cells, "n": int(K_all.shape[1]),
                "kappa_median": float(np.median(lam[:, 1] / lam[:, 0]))}
     for name, row in rows.items():

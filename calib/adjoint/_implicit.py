@@ -268,21 +268,21 @@ class Neumann(AbstractAdjoint):
     def nullspace_basis(self, x_flat, unravel):
         return _basis(self.nullspace, x_flat, unravel)
 
-    @property
-    def adjoint_linear_solver(self):
+    def _series(self, step) -> NeumannSeries:
         series = object.__new__(NeumannSeries)  # the step may be traced here: no re-validation
         object.__setattr__(series, "terms", self.terms)
-        object.__setattr__(series, "step", self.step)
+        object.__setattr__(series, "step", step)
         return series
+
+    @property
+    def adjoint_linear_solver(self):
+        return self._series(self.step)
 
     @property
     def fixed_point_linear_solver(self):
         r""":math:`\sum_{k<K} J^k` (step 1 unless given), what backpropagation through ``K``
         iterations of ``F`` started at the fixed point computes."""
-        series = object.__new__(NeumannSeries)
-        object.__setattr__(series, "terms", self.terms)
-        object.__setattr__(series, "step", 1.0 if self.step is None else self.step)
-        return series
+        return self._series(1.0 if self.step is None else self.step)
 
     def solve(self, fn, solver, x0, params, *, throw, warn=True, unravel, options=({}, {})):
         x, stats, _ = _solve(fn, solver, self, unravel, False, throw, warn, x0, params, options)
