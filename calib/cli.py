@@ -43,6 +43,21 @@ SUBCOMMANDS = {
     "gnn-steps": ("experiments.gnn_steps",
                   "a message-passing network that picks a diagonal preconditioner at each unrolled "
                   "step, against fixed, Jacobi, learned untied steps and L-BFGS on unseen meshes"),
+    "lista": ("experiments.lista_synthetic",
+              "LISTA, LISTA-CP and LISTA-CPSS (untied, trained) against ISTA and FISTA: NMSE per "
+              "layer, iterations ISTA/FISTA need to match 16 layers"),
+    "group-lista": ("experiments.group_lista",
+                    "group-sparse LISTA with block-diagonal weights against plain LISTA-CP on "
+                    "group-sparse signals, at equal depth"),
+    "amp": ("experiments.amp_state_evolution",
+            "AMP's error per iteration against its state evolution as n grows, and ISTA's "
+            "against the same prediction"),
+    "pnp-admm": ("experiments.pnp_admm",
+                 "plug-and-play ADMM with a CNN denoiser, unrolled and trained end to end, "
+                 "against the untrained denoiser and TV-ADMM on bundled images"),
+    "dictionary-learning": ("experiments.dictionary_learning",
+                            "task-driven dictionary learning on the digits: implicit vs unrolled "
+                            "FISTA gradients, and the task loss against an unsupervised dictionary"),
     "bench-fem": ("experiments.bench_fem",
                   "finite-element footing: forward vs implicit-gradient time from 1e4 to 1e6 DOFs"),
 }
