@@ -37,7 +37,7 @@ def parse_args(argv=None):
     parser.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS))
     parser.add_argument("--group-size", type=int, default=5)
     base.add_common_arguments(parser, out="results/group_lista")
-    parser.set_defaults(snr_db=["40"], learning_rate=1e-5)
+    parser.set_defaults(snr_db=["40"])
     args = parser.parse_args(argv)
     base.check_common_arguments(parser, args)
     if args.group_size < 1 or args.n % args.group_size:

@@ -43,9 +43,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, out: str) -> None:
                         help="noise levels in dB; inf: noiseless (default: inf 40)")
     parser.add_argument("--steps", type=int, default=300, help="Adam steps per network")
     parser.add_argument("--batch", type=int, default=64, help="fresh signals per Adam step")
-    parser.add_argument("--learning-rate", type=float, default=1e-5,
-                        help="Adam rate of the weights (default 1e-5)")
-    parser.add_argument("--threshold-learning-rate", type=float, default=3e-3)
+    parser.add_argument("--learning-rate", type=float, default=1e-4,
+                        help="Adam rate of the weights, relative to their initial RMS "
+                             "(default 1e-4)")
+    parser.add_argument("--threshold-learning-rate", type=float, default=3e-3,
+                        help="Adam rate of the thresholds, absolute (default 3e-3)")
     parser.add_argument("--first-threshold", type=float, default=0.3,
                         help="initial threshold of layer 0 (default 0.3)")
     parser.add_argument("--threshold-ratio", type=float, default=0.7,

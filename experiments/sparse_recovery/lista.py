@@ -200,33 +200,35 @@ def parameter_count(network: eqx.Module) -> int:
     return sum(leaf.size for leaf in jax.tree_util.tree_leaves(parameters))
 
 
-def _labels(network: eqx.Module):
-    """``"threshold"`` for the ``theta`` leaf, ``"weight"`` for the other trained leaves."""
-    labels = jax.tree_util.tree_map(lambda _: "weight", network)
-    return eqx.tree_at(lambda net: net.theta, labels, "threshold")
-
-
 def train(network: eqx.Module, sample: Callable, *, steps: int, learning_rate: float,
           threshold_learning_rate: float | None = None, key, data: tuple = (),
           progress: Callable | None = None):
-    r"""Fit ``network`` by Adam on :math:`\mathbb E\|x_K - x\|^2 / \mathbb E\|x\|^2` (the last
-    layer's NMSE), a fresh batch ``(x, y) = sample(key, *data)`` each step (``data``: arrays
-    the sampler needs, such as the sensing matrix, passed as arguments so the compiler does not
-    fold them in as constants); the learning rate decays by
-    a cosine to 1 % over ``steps``. Returns ``(network, losses)`` with the training NMSE in dB
-    per step. The sensing matrix inside a network stays fixed."""
-    def adam(rate):
-        return optax.adam(optax.cosine_decay_schedule(rate, steps, alpha=0.01))
+    r"""Fit ``network`` by Adam on :math:`\mathbb E\|x_K - x\|^2 / \mathbb E\|x\|^2`, the last
+    layer's NMSE, with a fresh batch ``(x, y) = sample(key, *data)`` every step.
 
-    # Weights and thresholds live on different scales (entries ~ 1/(L sqrt m) against lam / L),
-    # and Adam's steps are in absolute units: each gets its own rate.
-    threshold_rate = learning_rate if threshold_learning_rate is None else threshold_learning_rate
-    optimiser = optax.chain(optax.clip_by_global_norm(1.0), optax.multi_transform(
-        {"weight": adam(learning_rate), "threshold": adam(threshold_rate)}, _labels))
+    ``learning_rate`` is relative to each weight's initial root-mean-square;
+    ``threshold_learning_rate`` is absolute. Both decay by a cosine to 1 % over ``steps``. ``data``
+    holds the arrays the sampler needs, such as the sensing matrix: passed as arguments, the
+    compiler does not fold them in as constants. Returns ``(network, losses)``, the training NMSE
+    in dB per step. The sensing matrix inside a network stays fixed."""
     # Three parts: the trained leaves, the fixed arrays (the sensing matrix), and the rest. The
     # fixed arrays are arguments of the compiled step, never constants the compiler would fold.
     parameters, rest = eqx.partition(network, _trainable(network))
     fixed, static = eqx.partition(rest, eqx.is_array)
+    # Adam's steps are in absolute units, and the weights live on scales that differ by orders of
+    # magnitude (an analytic W has entries ~ 1/sqrt(m), a block of GroupLISTA's B is ~ I): the
+    # weights' rate is relative, multiplied by each array's initial root-mean-square, so every
+    # network's weights move alike. The thresholds, which must be free to fall towards zero, get
+    # an absolute rate of their own.
+    threshold_rate = learning_rate if threshold_learning_rate is None else threshold_learning_rate
+    factors = jax.tree_util.tree_map(lambda leaf: jnp.sqrt(jnp.mean(leaf**2)), parameters)
+    factors = eqx.tree_at(lambda net: net.theta, factors,
+                          jnp.asarray(threshold_rate / learning_rate, network.theta.dtype))
+    optimiser = optax.chain(
+        optax.clip_by_global_norm(1.0),
+        optax.adam(optax.cosine_decay_schedule(learning_rate, steps, alpha=0.01)),
+        optax.stateless(lambda updates, _: jax.tree_util.tree_map(
+            lambda update, factor: update * factor, updates, factors)))
     state = optimiser.init(parameters)
     del rest
 

@@ -124,12 +124,17 @@ def test_training_lowers_the_error_of_every_network(problem):
     thresholds = lista.geometric_thresholds(4, 0.3, 0.7)
     x_test = problems.bernoulli_gaussian(jax.random.PRNGKey(9), 32, N, 0.1)
     y_test = x_test @ A.T
-    for network in (lista.LISTACP(A, thresholds, support_selection=True),
-                    lista.GroupLISTA(A, thresholds, 4)):
+    for network, weights in ((lista.LISTACP(A, thresholds, support_selection=True), "W"),
+                             (lista.GroupLISTA(A, thresholds, 4), "B")):
         before = problems.nmse_db(network(y_test), x_test)[-1]
-        network, losses = lista.train(network, sample, steps=40, learning_rate=1e-4,
+        start = getattr(network, weights)
+        trained, losses = lista.train(network, sample, steps=40, learning_rate=1e-3,
                                       threshold_learning_rate=3e-3, key=jax.random.PRNGKey(0),
                                       data=(A,))
         assert losses.shape == (40,)
-        assert problems.nmse_db(network(y_test), x_test)[-1] < before - 1.0
-        assert np.array_equal(network.A, A)  # the sensing matrix is not trained
+        assert problems.nmse_db(trained(y_test), x_test)[-1] < before - 1.0
+        assert np.array_equal(trained.A, A)  # the sensing matrix is not trained
+        # The weights move by about the relative rate per step, whatever their scale.
+        change = jnp.sqrt(jnp.mean((getattr(trained, weights) - start) ** 2)
+                          / jnp.mean(start**2))
+        assert 1e-3 < float(change) < 0.2, weights
