@@ -60,28 +60,13 @@ def build(name: str, setup, args):
 
 
 def run_noise_level(args, snr) -> dict:
-    from experiments.sparse_recovery import lista, problems
+    """The three networks and group ISTA/FISTA on group-sparse signals."""
+    from experiments.sparse_recovery import problems
 
-    setup = base.Setup(args, snr, lambda key, batch, n: problems.group_sparse(
-        key, batch, n, args.group_size, args.sparsity))
-    rows = []
-    for name in args.networks:
-        network = build(name, setup, args)
-        untrained = base.nmse_path(network(setup.y_test), setup.x_test)
-        network, losses, seconds = base.trained(network, setup, args,
-                                                f"{name}, {base.snr_label(snr)}")
-        rows.append({"network": name, "parameters": lista.parameter_count(network),
-                     "nmse": base.nmse_path(network(setup.y_test), setup.x_test),
-                     "untrained": untrained, "training": losses, "seconds": seconds})
-    prox = functools.partial(_group_prox, group_size=args.group_size)
-    baselines = {method: base.baseline_paths(setup, args.lambdas, limit, method, prox=prox)
-                 for method, limit in (("ista", args.ista_iterations),
-                                       ("fista", args.fista_iterations))}
-    for row in rows:
-        for method, paths in baselines.items():
-            row[f"{method}_iterations"], index = base.iterations_to_reach(paths, row["nmse"][-1])
-            row[f"{method}_lambda"] = None if index is None else args.lambdas[index]
-    return {"snr": snr, "rows": rows, "baselines": baselines}
+    return base.compare(
+        args, snr, lambda key, batch, n: problems.group_sparse(key, batch, n, args.group_size,
+                                                               args.sparsity),
+        build, prox=functools.partial(_group_prox, group_size=args.group_size))
 
 
 def _group_prox(u, tau, group_size):

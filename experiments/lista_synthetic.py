@@ -181,12 +181,13 @@ def build(name: str, setup: Setup, args):
     return lista.LISTACP(setup.A, thresholds, support_selection=name == "lista-cpss")
 
 
-def run_noise_level(args, snr) -> dict:
-    """Train every network and run the baselines at one noise level."""
-    from experiments.sparse_recovery import lista, problems
+def compare(args, snr, signals, build, prox=None) -> dict:
+    """Train every network of ``args.networks`` (made by ``build(name, setup, args)``) on the
+    signals ``signals(key, batch, n)`` at one noise level, run ISTA and FISTA with ``prox``
+    (default: the soft threshold), and count the iterations they need to match each network."""
+    from experiments.sparse_recovery import lista
 
-    setup = Setup(args, snr, lambda key, batch, n: problems.bernoulli_gaussian(
-        key, batch, n, args.sparsity))
+    setup = Setup(args, snr, signals)
     rows = []
     for name in args.networks:
         network = build(name, setup, args)
@@ -195,15 +196,22 @@ def run_noise_level(args, snr) -> dict:
         rows.append({"network": name, "parameters": lista.parameter_count(network),
                      "nmse": nmse_path(network(setup.y_test), setup.x_test),
                      "untrained": untrained, "training": losses, "seconds": seconds})
-    baselines = {method: baseline_paths(setup, args.lambdas, limit, method)
+    baselines = {method: baseline_paths(setup, args.lambdas, limit, method, prox=prox)
                  for method, limit in (("ista", args.ista_iterations),
                                        ("fista", args.fista_iterations))}
     for row in rows:
-        target = row["nmse"][-1]
         for method, paths in baselines.items():
-            row[f"{method}_iterations"], index = iterations_to_reach(paths, target)
+            row[f"{method}_iterations"], index = iterations_to_reach(paths, row["nmse"][-1])
             row[f"{method}_lambda"] = None if index is None else args.lambdas[index]
     return {"snr": snr, "rows": rows, "baselines": baselines}
+
+
+def run_noise_level(args, snr) -> dict:
+    """LISTA, LISTA-CP, LISTA-CPSS and the baselines on Bernoulli-Gaussian signals."""
+    from experiments.sparse_recovery import problems
+
+    return compare(args, snr, lambda key, batch, n: problems.bernoulli_gaussian(
+        key, batch, n, args.sparsity), build)
 
 
 def _count(value, limit: int) -> str:
