@@ -201,8 +201,7 @@ def compare(args, snr, signals, build, prox=None) -> dict:
                                        ("fista", args.fista_iterations))}
     for row in rows:
         for method, paths in baselines.items():
-            row[f"{method}_iterations"], index = iterations_to_reach(paths, row["nmse"][-1])
-            row[f"{method}_lambda"] = None if index is None else args.lambdas[index]
+            row[f"{method}_iterations"], _ = iterations_to_reach(paths, row["nmse"][-1])
     return {"snr": snr, "rows": rows, "baselines": baselines}
 
 
