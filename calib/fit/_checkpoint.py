@@ -16,6 +16,7 @@ import os
 import pathlib
 import tempfile
 
+import jax
 import numpy as np
 
 from .._errors import CalibValueError
@@ -60,6 +61,10 @@ def fingerprint(space, datasets, optimizer: str, loss: str = "linear", loss_scal
 
 def write(path: pathlib.Path, *, z, iteration: int, fingerprint: str, optimizer: str,
           history: dict, state: dict) -> None:
+    # In a distributed fit every process runs the same iterations on the same (replicated)
+    # values; one writer is enough, and several would race on the same file.
+    if jax.process_index() != 0:
+        return
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"z": np.asarray(z, dtype=float), "iteration": np.asarray(iteration),

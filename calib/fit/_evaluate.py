@@ -69,6 +69,17 @@ class Evaluation:
         return np.concatenate([self.residuals, self.prior])
 
 
+def to_host(x):
+    """A NumPy copy of ``x``. An array spread over several processes' devices (a distributed
+    fit) cannot be copied as a whole: a replicated one is read from this process's copy."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        if not x.is_fully_replicated:
+            from jax.experimental import multihost_utils
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x.addressable_data(0))
+    return np.asarray(x) if isinstance(x, jax.Array) else x
+
+
 class Evaluator:
     """Compiles and runs the objective's programs, and gates every result."""
 
@@ -131,7 +142,7 @@ class Evaluator:
         program = self._program(kind, z, states)
         with _monitor.monitor_solves(quiet=True) as monitor, record_adjoints() as adjoints:
             out = program(jnp.asarray(z), self.objective.data, states)
-            out = jax.block_until_ready(out)
+            out = jax.tree.map(to_host, jax.block_until_ready(out))
             events = monitor.collect()
             jax.effects_barrier()
         jacobian = gradient = None

@@ -109,14 +109,17 @@ class Model:
                                          f"string such as 'MPa', got {value!r}")
         _check_signature(fn, 3 if self.warm_start else 2, self.name)
 
-    def __call__(self, theta, conditions, state=None):
+    def __call__(self, theta, conditions, state=None, *, fn=None):
+        """Predict; ``fn`` replaces :attr:`fn` (the objective passes an equinox-Module model
+        rebuilt from its arrays, which travel as arguments of the compiled programs)."""
+        fn = self.fn if fn is None else fn
         if self.warm_start:
-            out = self.fn(theta, conditions, state)
+            out = fn(theta, conditions, state)
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise CalibTypeError(f"model {self.name!r} has warm_start=True and must return "
                                      "(predictions, new_state)")
             return out
-        return self.fn(theta, conditions), None
+        return fn(theta, conditions), None
 
     def __repr__(self):
         return f"Model({self.name})"
@@ -126,7 +129,13 @@ def as_model(model: Any) -> Model:
     if isinstance(model, Model):
         return model
     if callable(model):
-        return Model(model)
+        # A callable may declare its units itself (e.g. physics.atomistic.ForceMatching), so that
+        # it need not be wrapped: attributes ``units`` (and optionally ``conditions``) as in Model.
+        units = getattr(model, "units", None)
+        conditions = getattr(model, "conditions", None)
+        return Model(model, units=units if isinstance(units, Mapping) else None,
+                     conditions=conditions if isinstance(conditions, Mapping) else None,
+                     name=type(model).__name__ if isinstance(units, Mapping) else None)
     raise CalibTypeError(f"model must be a callable model(theta, conditions) -> {{variable: "
                          f"prediction}} or a calib.Model, got {type(model).__name__}")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -74,7 +75,22 @@ class Objective:
                                         f"dataset observes; observed: "
                                         f"{', '.join(o for d in self.datasets for o in d.observations)}")
             self._scales.append(scales)
+        # A model that is an equinox Module (a pytree holding arrays, e.g. a force-matching model
+        # with thousands of padded configurations, possibly sharded over devices) passes its
+        # arrays to the compiled programs as arguments, like the data: baked in as constants they
+        # would be copied into every program and slow its compilation.
+        self._model_static, self._model_slot, model_arrays, seen = [], {}, [], {}
+        for m in self.models:
+            if isinstance(m.fn, eqx.Module):
+                key = id(m.fn)
+                if key not in seen:
+                    arrays, static = eqx.partition(m.fn, eqx.is_array)
+                    seen[key] = len(model_arrays)
+                    model_arrays.append(arrays)
+                    self._model_static.append(static)
+                self._model_slot[key] = seen[key]
         self.data = {
+            "models": model_arrays,
             "conditions": conditions,
             "observed": [[jnp.asarray(o.values) for o in d.observations.values()] for d in self.datasets],
             "sigma": [[jnp.asarray(o.sigma) for o in d.observations.values()] for d in self.datasets],
@@ -121,7 +137,12 @@ class Objective:
         theta = self.space.theta(values)
         out, new_states = [], []
         for i, (dataset, m) in enumerate(zip(self.datasets, self.models)):
-            raw, new_state = m(theta, data["conditions"][i], None if states is None else states[i])
+            fn = None
+            if isinstance(m.fn, eqx.Module):
+                slot = self._model_slot[id(m.fn)]
+                fn = eqx.combine(data["models"][slot], self._model_static[slot])
+            raw, new_state = m(theta, data["conditions"][i], None if states is None else states[i],
+                               fn=fn)
             if not isinstance(raw, Mapping):
                 raise CalibTypeError(f"model {m.name!r} on dataset {dataset.name!r} returned "
                                      f"{type(raw).__name__}; it must return a dict "

@@ -4,6 +4,11 @@ Energies in eV, lengths in Å, moduli in GPa at the interface. Potential paramet
 explicit dict argument, so every energy and property is differentiable in them.
 """
 
+from ._batching import Bucket, Layout, build_buckets, configuration_mesh, neighbour_pairs, size_buckets
+from ._force_matching import ForceMatching, configuration_properties
+from ._training_set import (assign_uncertainties, load_cu_emt_properties, load_cu_emt_training_set,
+                            read_training_set, select_configurations, training_set,
+                            training_structures, write_training_set)
 from ._ase_io import from_ase, read_structure, to_ase, write_structure
 from ._data import load_fcc_metals
 from ._eam import EAM, FINNIS_SINCLAIR_MO, SUTTON_CHEN, FinnisSinclair, SuttonChen
@@ -25,6 +30,10 @@ from ._structure import Structure
 from ._units import EV_PER_A2_IN_J_PER_M2, EV_PER_A3_IN_GPA
 
 __all__ = [
+    "Bucket", "ForceMatching", "Layout", "assign_uncertainties", "build_buckets",
+    "configuration_mesh", "configuration_properties", "load_cu_emt_properties",
+    "load_cu_emt_training_set", "neighbour_pairs", "read_training_set", "select_configurations",
+    "size_buckets", "training_set", "training_structures", "write_training_set",
     "EAM", "EAMFileError", "EV_PER_A2_IN_J_PER_M2", "EV_PER_A3_IN_GPA", "FINNIS_SINCLAIR_MO",
     "FinnisSinclair", "LAMMPS_HARTREE_BOHR", "LJ_REDUCED", "LatticePreconditioner", "LennardJones",
     "MORSE_CU", "Morse", "Neighbours", "PairPotential", "Potential", "RelaxationEnergy", "Relaxed",

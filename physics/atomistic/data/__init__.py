@@ -1,0 +1,1 @@
+"""Bundled data files and the scripts that write them."""
