@@ -10,6 +10,7 @@ This package knows nothing about atoms or meshes: energies come from :mod:`physi
 """
 
 from ._compilation_cache import enable_compilation_cache
+from ._distributed import force_cpu_devices, initialize_distributed
 from ._diagnostics import AdjointRecord, record_adjoints
 from ._equilibrium import equilibrium, stability
 from ._monitor import quiet as reporting_quietly
@@ -38,7 +39,7 @@ __all__ = [
     "CalibKeyError", "CalibTypeError", "CalibValueError",
     "Checkpointed", "Dense", "FIRE", "GradientDescent", "Implicit", "LBFGS",
     "MINRES", "Neumann", "NeumannSeries", "NewtonCG", "NonConvergenceWarning", "RESULTS", "Solution", "SparseHessian", "SparseNewton",
-    "Truncated", "Unrolled", "enable_compilation_cache",
+    "Truncated", "Unrolled", "enable_compilation_cache", "force_cpu_devices", "initialize_distributed",
     "AbstractFixedPointSolver", "Anderson", "BiCGStab", "FixedPointIteration", "FixedPointSolution",
     "GMRES", "NewtonKrylov", "Phantom", "fixed_point", "equilibrium", "record_adjoints", "stability", "translation_modes",
     "Conditions", "active_adjoint_override", "reporting_quietly", "FitError", "FitResult", "IterationInfo", "Model", "Parameter", "Tied", "data", "fit",

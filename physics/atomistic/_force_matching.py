@@ -169,7 +169,12 @@ class ForceMatching(eqx.Module):
         return self.predict(theta)
 
     def predict(self, theta) -> dict[str, jax.Array]:
-        """``{"energy_per_atom": (C,), "forces": (A, 3), "stress": (S, 6)}`` in eV, eV/Å, eV/Å³."""
+        """``{"energy_per_atom": (C,), "forces": (A, 3), "stress": (S, 6)}`` in eV, eV/Å, eV/Å³.
+
+        Compiled (once per θ structure); inside a traced function it is traced inline."""
+        return _predict(self, theta)
+
+    def _predict(self, theta) -> dict[str, jax.Array]:
         if not isinstance(theta, dict):
             raise CalibTypeError(f"ForceMatching: theta must be a dict of the potential's parameters, "
                                  f"got {type(theta).__name__}")
@@ -249,6 +254,11 @@ class ForceMatching(eqx.Module):
                 "padding_fraction": self.layout.padding_fraction,
                 "devices": int(self.mesh.devices.size), "processes": jax.process_count(),
                 **self.setup}
+
+
+@eqx.filter_jit
+def _predict(model: ForceMatching, theta):
+    return model._predict(theta)
 
 
 class _Host:

@@ -169,7 +169,7 @@ def assign_uncertainties(ds: xr.Dataset, **sigma) -> xr.Dataset:
         if np.any(~(weight > 0)) or not np.all(np.isfinite(weight)):
             bad = int(np.flatnonzero(~(weight > 0) | ~np.isfinite(weight))[0])
             raise CalibValueError(f"assign_uncertainties: configuration {bad} has {quantity} weight "
-                                  f"{weight[bad]!r}; weights must be finite and > 0 (leave a "
+                                  f"{float(weight[bad])!r}; weights must be finite and > 0 (leave a "
                                   "configuration out instead of giving it weight 0)")
         per_configuration = base / np.sqrt(weight)
         if quantity == "energy_per_atom":
