@@ -73,7 +73,6 @@ def main(argv=None) -> int:
         calib.force_cpu_devices(args.devices)
     import jax
     jax.config.update("jax_enable_x64", True)
-    import numpy as np
 
     summary = run(args)
     if jax.process_index() == 0:

@@ -56,6 +56,7 @@ def configuration_properties(potential: Potential, theta, positions, cell, index
     n = positions.shape[0]
     neighbour_species = jnp.take(species, index, mode="clip")
     real = index < n
+    shift = shift.astype(positions.dtype)
 
     def energy(positions, strain):
         deformation = jnp.eye(3, dtype=positions.dtype) + strain
