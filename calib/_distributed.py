@@ -32,7 +32,13 @@ def force_cpu_devices(count: int) -> None:
     Must run before the first computation: the CPU backend reads it when it starts."""
     if not (isinstance(count, int) and count >= 1):
         raise CalibValueError(f"force_cpu_devices: count must be an integer >= 1, got {count!r}")
-    jax.config.update("jax_num_cpu_devices", count)
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError as err:
+        raise CalibValueError(
+            f"force_cpu_devices({count}): JAX has already started in this process, with "
+            f"{jax.device_count()} device(s); call it first thing in the script (or set "
+            f"XLA_FLAGS=--xla_force_host_platform_device_count={count} before Python starts)") from err
 
 
 def initialize_distributed(coordinator: str | None = None, processes: int | None = None,

@@ -28,6 +28,12 @@ SUBCOMMANDS = {
     "bench-calibration": ("experiments.bench_calibration",
                           "exact jacfwd Jacobians vs the finite-difference least-squares baseline: "
                           "solves, iterations, time, scaling in P"),
+    "force-matching": ("experiments.force_matching",
+                       "fit an EAM to the bundled Cu EMT training set (energies, forces, stresses, "
+                       "crystal properties), on one or many devices; held-out errors"),
+    "bench-force-matching": ("experiments.bench_force_matching",
+                             "force-matching objective + gradient for 10 ... 10,000 configurations "
+                             "on 1, 2, 4 devices and 2 processes: scaling, efficiency, set-up"),
     "neumann-identity": ("experiments.neumann_identity",
                          "backprop through K steps at a fixed point = the K-term Neumann series; "
                          "error against the implicit gradient ~ rho^K"),
