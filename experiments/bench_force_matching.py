@@ -51,7 +51,8 @@ def parse(argv):
     parser.add_argument("--processes", type=int, default=2,
                         help="also run with this many processes of one device each (0: skip)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--chunk", type=int, default=16)
+    parser.add_argument("--chunk", type=int, default=4,
+                        help="configurations per batched step (4 kept the working set in cache best)")
     parser.add_argument("--data", type=pathlib.Path, default=pathlib.Path("results/force_matching_data"),
                         help="folder where the labelled configurations are cached")
     parser.add_argument("--fit", action="store_true", help="also run the EAM fit to the EMT set")

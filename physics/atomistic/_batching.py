@@ -16,7 +16,8 @@ buckets.
 
 Neighbour lists are found once per configuration on the host (a k-d tree over the atoms and
 their periodic images, as in :func:`physics.atomistic.neighbour_list`), in parallel processes for
-large sets, and can be cached on disk: reference configurations never move, so a list is exact
+large sets (fresh Python processes, so a user's unguarded script is never re-run), and can be
+cached on disk: reference configurations never move, so a list is exact
 for good, and a second run (or a second process of a distributed fit) reads it back.
 
 Devices: the configuration axis of every bucket is padded to a multiple of the number of devices
@@ -30,9 +31,11 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import hashlib
-import multiprocessing
 import os
 import pathlib
+import pickle
+import subprocess
+import sys
 import time
 
 import equinox as eqx
@@ -49,7 +52,7 @@ AXIS = "configuration"
 """Name of the mesh axis the configurations are sharded along."""
 
 _CACHE_VERSION = 1
-_PARALLEL_THRESHOLD = 256  # below this many configurations a process pool costs more than it saves
+_PARALLEL_THRESHOLD = 1000  # below this many configurations, starting processes costs more
 
 
 def size_buckets(n_atoms, max_buckets: int = 4) -> np.ndarray:
@@ -90,8 +93,21 @@ def size_buckets(n_atoms, max_buckets: int = 4) -> np.ndarray:
 # ------------------------------------------------------------------------------- host neighbour lists
 
 def _pairs_of(batch):
-    """Worker: the pair lists of a batch of (positions, cell, pbc, radius)."""
+    """The pair lists of a batch of (positions, cell, pbc, radius)."""
     return [_pairs(*item) for item in batch]
+
+
+def _in_subprocess(batch):
+    """:func:`_pairs_of` in a fresh Python process (see ``_pair_worker`` for why not
+    ``multiprocessing``)."""
+    root = str(pathlib.Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "physics.atomistic._pair_worker"],
+                          input=pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL),
+                          capture_output=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"neighbour_pairs: a worker process failed:\n{done.stderr.decode()[-2000:]}")
+    return pickle.loads(done.stdout)
 
 
 def neighbour_pairs(structures: list[Structure], radius: float, *, workers: int | None = None,
@@ -102,7 +118,7 @@ def neighbour_pairs(structures: list[Structure], radius: float, *, workers: int 
         structures: the configurations.
         radius: the list's radius, Å (the potential's cutoff: reference configurations never move).
         workers: host processes (default: the CPU count; 1 for a serial build). Sets smaller than
-            256 configurations are built serially, where starting processes costs more.
+            1000 configurations are built serially, where starting processes costs more.
         cache: a directory; the lists are stored there under a hash of the configurations and the
             radius, and read back instead of rebuilt.
 
@@ -129,13 +145,11 @@ def neighbour_pairs(structures: list[Structure], radius: float, *, workers: int 
     if workers == 1 or len(items) < _PARALLEL_THRESHOLD:
         pairs, used = _pairs_of(items), 1
     else:
-        # Spawned, not forked: the parent runs JAX's threads, which a fork would copy half-alive.
-        size = max(16, len(items) // (4 * workers))
+        size = -(-len(items) // workers)
         batches = [items[k:k + size] for k in range(0, len(items), size)]
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            pairs = [p for batch in pool.map(_pairs_of, batches) for p in batch]
-        used = workers
+        with concurrent.futures.ThreadPoolExecutor(len(batches)) as pool:
+            pairs = [p for batch in pool.map(_in_subprocess, batches) for p in batch]
+        used = len(batches)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp.npz")

@@ -113,7 +113,7 @@ class ForceMatching(eqx.Module):
     n_configurations: int = eqx.field(static=True)
 
     def __init__(self, potential: Potential, training, *, reference_energy: str | None = "e0",
-                 max_buckets: int = 4, chunk: int = 16, mesh=None, workers: int | None = None,
+                 max_buckets: int = 4, chunk: int = 4, mesh=None, workers: int | None = None,
                  cache=None):
         if not isinstance(potential, Potential):
             raise CalibTypeError(f"ForceMatching: potential must be a physics.atomistic Potential, got "
