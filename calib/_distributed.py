@@ -59,10 +59,10 @@ def initialize_distributed(coordinator: str | None = None, processes: int | None
     coordinator = coordinator or os.environ.get("CALIB_COORDINATOR")
     processes = processes if processes is not None else _integer("CALIB_NUM_PROCESSES")
     process_id = process_id if process_id is not None else _integer("CALIB_PROCESS_ID")
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     if processes is None and coordinator is None:
         if not _cluster_launch():
             return False
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize()
         return jax.process_count() > 1
     if coordinator is None or processes is None or process_id is None:
@@ -73,6 +73,7 @@ def initialize_distributed(coordinator: str | None = None, processes: int | None
     if not 0 <= process_id < processes:
         raise CalibValueError(f"initialize_distributed: process_id must be in 0 … {processes - 1}, "
                               f"got {process_id}")
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=processes,
                                process_id=process_id)
     return processes > 1

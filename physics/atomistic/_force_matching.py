@@ -220,11 +220,13 @@ class ForceMatching(eqx.Module):
 
             rows = arrays[0].shape[0]
             size = min(chunk, rows)
-            if rows % size:
-                size = rows                  # lax.map needs equal chunks; small buckets are one
-            stacked = tuple(a.reshape((rows // size, size) + a.shape[1:]) for a in arrays)
+            # lax.map needs equal chunks: pad with empty configurations (no atoms, unit cell).
+            arrays = _pad_rows(arrays, -rows % size)
+            total = arrays[0].shape[0]
+            stacked = tuple(a.reshape((total // size, size) + a.shape[1:]) for a in arrays)
             e, f, s = jax.lax.map(batch, stacked)
-            return (e.reshape(rows), f.reshape((rows,) + f.shape[2:]), s.reshape(rows, 6))
+            return (e.reshape(total)[:rows], f.reshape((total,) + f.shape[2:])[:rows],
+                    s.reshape(total, 6)[:rows])
 
         fields = tuple(getattr(bucket, name) for name in Bucket.__dataclass_fields__)
         sharded = PartitionSpec(AXIS)
@@ -255,6 +257,22 @@ class ForceMatching(eqx.Module):
                 "padding_fraction": self.layout.padding_fraction,
                 "devices": int(self.mesh.devices.size), "processes": jax.process_count(),
                 **self.setup}
+
+
+def _pad_rows(arrays, pad: int):
+    """Append ``pad`` empty configurations to the arrays of a bucket (positions, cell, index,
+    shift, species, atom_mask): no atoms, no neighbours, a unit cell."""
+    if pad == 0:
+        return arrays
+    positions, cell, index, shift, species, atom_mask = arrays
+    n = positions.shape[1]
+
+    def extend(a, fill):
+        return jnp.concatenate([a, jnp.full((pad,) + a.shape[1:], fill, a.dtype)])
+
+    cell = jnp.concatenate([cell, jnp.broadcast_to(jnp.eye(3, dtype=cell.dtype), (pad, 3, 3))])
+    return (extend(positions, 0), cell, extend(index, n), extend(shift, 0), extend(species, 0),
+            extend(atom_mask, False))
 
 
 @eqx.filter_jit

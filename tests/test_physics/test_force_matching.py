@@ -182,6 +182,21 @@ def test_neighbour_lists_cached_and_built_in_parallel(tmp_path, emt, monkeypatch
             np.testing.assert_array_equal(x, w)
 
 
+def test_distributed_settings_are_checked(monkeypatch):
+    for name in ("CALIB_COORDINATOR", "CALIB_NUM_PROCESSES", "CALIB_PROCESS_ID"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(calib.CalibValueError, match="give all of coordinator"):
+        calib.initialize_distributed("127.0.0.1:1", processes=2)
+    with pytest.raises(calib.CalibValueError, match="process_id must be in 0"):
+        calib.initialize_distributed("127.0.0.1:1", processes=2, process_id=2)
+    monkeypatch.setenv("CALIB_NUM_PROCESSES", "two")
+    with pytest.raises(calib.CalibValueError, match="CALIB_NUM_PROCESSES must be an integer"):
+        calib.initialize_distributed()
+    jax.devices()
+    with pytest.raises(calib.CalibValueError, match="JAX has already started"):
+        calib.force_cpu_devices(3)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
