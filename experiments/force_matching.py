@@ -110,7 +110,7 @@ def errors(model, theta, ds) -> dict:
     """RMSE of the energy per atom (meV) and of the force components (eV/Å)."""
     import jax.numpy as jnp
     import numpy as np
-    from calib.fit._evaluate import to_host
+    from calib.fit import to_host
     predicted = model.predict({k: jnp.asarray(v) for k, v in theta.items()})
     energy = to_host(predicted["energy_per_atom"]) - np.asarray(ds["energy_per_atom"])
     forces = to_host(predicted["forces"]) - np.asarray(ds["forces"])
@@ -199,7 +199,7 @@ def _best_offset(model, theta, ds) -> float:
     baseline for parameters that were never fitted to EMT's zero of energy)."""
     import jax.numpy as jnp
     import numpy as np
-    from calib.fit._evaluate import to_host
+    from calib.fit import to_host
     predicted = to_host(model.predict({k: jnp.asarray(v) for k, v in {**theta, "e0": 0.0}.items()})
                         ["energy_per_atom"])
     return float(np.mean(np.asarray(ds["energy_per_atom"]) - predicted))
@@ -211,7 +211,7 @@ def parity_plot(model, theta, ds, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-    from calib.fit._evaluate import to_host
+    from calib.fit import to_host
     predicted = model.predict({k: jnp.asarray(v) for k, v in theta.items()})
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
     for ax, name, label in ((axes[0], "energy_per_atom", "energy per atom (eV)"),

@@ -4,6 +4,7 @@
 demand, NetCDF on disk, a text report and plots).
 """
 
+from ._evaluate import to_host
 from ._fit import fit
 from ._loop import FitError, IterationInfo
 from ._optimizers import OPTIMIZERS
@@ -12,7 +13,8 @@ from ._result import DatasetFit, FitResult, VariableFit
 from ._uncertainty import Uncertainty, gauss_newton_uncertainty
 
 __all__ = ["DatasetFit", "FitError", "FitResult", "IterationInfo", "OPTIMIZERS", "Profile",
-           "Uncertainty", "VariableFit", "fit", "gauss_newton_uncertainty", "profile_likelihood"]
+           "Uncertainty", "VariableFit", "fit", "gauss_newton_uncertainty", "profile_likelihood",
+           "to_host"]
 
 
 class _CallableModule(__import__("types").ModuleType):
