@@ -16,6 +16,7 @@ import dataclasses
 import jax.numpy as jnp
 
 from ._potential import Constraint, Potential, positive, smooth_step, value_of
+from ._radial import RadialTerms
 from calib._errors import CalibValueError
 
 
@@ -55,6 +56,12 @@ class EAM(Potential):
         rho = jnp.sum(jnp.where(inside, switch * self.density(r, theta), 0.0), axis=1)
         pair = 0.5 * jnp.sum(jnp.where(inside, switch * self.pair(r, theta), 0.0), axis=1)
         return self.embedding(rho, theta) + pair
+
+    def radial_terms(self, theta):
+        theta = self.check_theta(theta)
+        return RadialTerms(pair=lambda r, s_i, s_j: self._switch(r) * self.pair(r, theta),
+                           density=lambda r, s_j: self._switch(r) * self.density(r, theta),
+                           embedding=lambda rho, s: self.embedding(rho, theta))
 
 
 def _safe_sqrt(x):

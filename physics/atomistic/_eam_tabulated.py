@@ -65,6 +65,7 @@ import numpy as np
 
 from ._eam import EAM
 from ._potential import Constraint, Potential
+from ._radial import RadialTerms
 from calib._errors import CalibTypeError, CalibValueError
 
 LAMMPS_HARTREE_BOHR = 27.2 * 0.529
@@ -312,6 +313,35 @@ class TabulatedEAM(Potential):
         theta = self.check_theta(theta)
         tables = {key: jnp.asarray(theta[key]) for key in self.parameters}
         return _site_energies(self, tables, r, inside, species, neighbour_species)
+
+    def radial_terms(self, theta):
+        theta = self.check_theta(theta)
+        n = self.n_elements
+        F, F_slopes = jnp.asarray(theta["F"]), _slopes(self, jnp.asarray(theta["F"]))
+        # f and rphi share the r grid: one slope computation (one solve for splines) for both.
+        radial = jnp.concatenate([jnp.asarray(theta["f"]), jnp.asarray(theta["rphi"])])
+        radial_slopes = _slopes(self, radial)
+        f, f_slopes, rphi, rphi_slopes = radial[:n], radial_slopes[:n], radial[n:], radial_slopes[n:]
+
+        def known(s):
+            return (s >= 0) & (s < n)
+
+        def pair(r, s_i, s_j):
+            # Unknown species codes are clipped for the table lookup, then give NaN energies.
+            rows = self.pair_row(jnp.clip(s_i, 0, n - 1), jnp.clip(s_j, 0, n - 1))
+            phi = _hermite(rphi, rphi_slopes, jnp.broadcast_to(rows, r.shape), r, self.d_r, False) / r
+            return jnp.where(known(s_i) & known(s_j), phi, jnp.nan)
+
+        def density(r, s_j):
+            s_j = jnp.broadcast_to(s_j, r.shape)
+            value = _hermite(f, f_slopes, jnp.clip(s_j, 0, n - 1), r, self.d_r, False)
+            return jnp.where(known(s_j), value, jnp.nan)
+
+        def embedding(rho, s):
+            value = _hermite(F, F_slopes, jnp.clip(s, 0, n - 1), rho, self.d_rho, True)
+            return jnp.where(known(s), value, jnp.nan)
+
+        return RadialTerms(pair, density, embedding, species_dependent_density=n > 1)
 
 
 def _slopes(potential, table):

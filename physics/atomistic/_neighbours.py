@@ -38,9 +38,16 @@ from calib._errors import CalibValueError
 class Neighbours(eqx.Module):
     """A dense neighbour list (a pytree; pass it to energies as an argument).
 
+    The list is *full* and *symmetric*: every pair :math:`(i, j, n)` is listed in row :math:`i`
+    and its reverse :math:`(j, i, -n)` in row :math:`j`, so the force on an atom can be summed over
+    its own row (see :mod:`._radial`).
+
     Attributes:
         index: neighbour atom indices, shape ``(N, capacity)``, int32; padding entries hold ``N``.
-        shift: image shifts :math:`n` (integers stored as floats), shape ``(N, capacity, 3)``.
+        image: which image shift each entry has, a row of ``images``, shape ``(N, capacity)``,
+            int32 (0 on padding). Four bytes per entry instead of three floats: the list is read in
+            full at every energy evaluation, so its size is memory traffic.
+        images: the distinct image shifts :math:`n` (integers stored as floats), ``(K, 3)``.
         species: species code of every atom, shape ``(N,)``, int32.
         reference_positions: positions the list was built at, ``(N, 3)``, Å.
         reference_cell: cell the list was built at, ``(3, 3)``, Å.
@@ -49,7 +56,8 @@ class Neighbours(eqx.Module):
     """
 
     index: jax.Array
-    shift: jax.Array
+    image: jax.Array
+    images: jax.Array
     species: jax.Array
     reference_positions: jax.Array
     reference_cell: jax.Array
@@ -59,6 +67,11 @@ class Neighbours(eqx.Module):
     @property
     def capacity(self) -> int:
         return int(self.index.shape[1])
+
+    @property
+    def shift(self) -> jax.Array:
+        """Image shift :math:`n` of every entry, ``(N, capacity, 3)`` (integers stored as floats)."""
+        return jnp.take(self.images, self.image, axis=0)
 
     @property
     def mask(self) -> jax.Array:
@@ -76,9 +89,10 @@ def _perpendicular_widths(cell: np.ndarray) -> np.ndarray:
                      for a in range(3)])
 
 
-def _pairs(positions, cell, pbc, radius):
-    """All (i, j, shift) with 0 < |r_j - r_i + shift C| < radius, over every image."""
-    n = len(positions)
+def _images(positions, cell, pbc, radius):
+    """The atoms wrapped into the cell, and every periodic image that can lie within ``radius``
+    of a point of the cell: ``(wrapped (N, 3), offset (N, 3), points (P, 3), owners (P,),
+    shifts (P, 3))``, with ``offset`` the lattice translation that wrapped each atom."""
     periodic = np.asarray(pbc, bool)
     fractional = positions @ np.linalg.inv(cell)
     offset = np.where(periodic, np.floor(fractional), 0.0)
@@ -95,7 +109,14 @@ def _pairs(positions, cell, pbc, radius):
         points.append(wrapped[near] + shift @ cell)
         owners.append(np.nonzero(near)[0])
         shifts.append(np.broadcast_to(shift, (int(near.sum()), 3)))
-    points, owners, shifts = np.concatenate(points), np.concatenate(owners), np.concatenate(shifts)
+    return (wrapped, offset, np.concatenate(points), np.concatenate(owners),
+            np.concatenate(shifts))
+
+
+def _pairs(positions, cell, pbc, radius):
+    """All (i, j, shift) with 0 < |r_j - r_i + shift C| < radius, over every image."""
+    n = len(positions)
+    wrapped, offset, points, owners, shifts = _images(positions, cell, pbc, radius)
     found = cKDTree(wrapped).sparse_distance_matrix(cKDTree(points), radius, output_type="ndarray")
     i, k, distance = found["i"], found["j"], found["v"]
     j, shift = owners[k], shifts[k]
@@ -132,46 +153,133 @@ def neighbour_list(structure: Structure, cutoff: float, skin: float = 1.0,
         raise CalibValueError(f"neighbour_list: skin must be a non-negative length in Å, got {skin!r}")
     if capacity_multiplier < 1:
         raise CalibValueError(f"neighbour_list: capacity_multiplier must be >= 1, got {capacity_multiplier}")
-    pairs = _pairs(structure.positions, structure.cell, structure.pbc, cutoff + skin)
-    most = int(pairs[3].max(initial=0))
+    rows = _neighbour_rows(structure, cutoff + skin)
+    most = int(rows[3].max(initial=0))
     if capacity is None:
         capacity = max(1, int(np.ceil(most * capacity_multiplier)))
     elif most > capacity:
         raise CalibValueError(f"neighbour_list: an atom has {most} neighbours within {cutoff + skin} Å but "
                               f"capacity={capacity}; pass capacity=None to size the list automatically")
-    return _dense(structure, cutoff, skin, pairs, capacity)
+    return _pack(structure, cutoff, skin, rows, capacity)
 
 
-def _dense(structure, cutoff, skin, pairs, capacity) -> Neighbours:
-    """Pack the sorted pairs of :func:`_pairs` into ``(N, capacity)`` padded arrays."""
-    i, j, shift, counts = pairs
+_KEY_BASE = 1 << 12  # image shifts up to ±2048 cells along each axis fit the integer keys
+
+
+def _key(shift):
+    """Integer shift vectors ``(..., 3)`` as one int64 each, linear in the shift (so keys of sums
+    are sums of keys): a positional code in base ``2 * _KEY_BASE``."""
+    s = np.rint(shift).astype(np.int64)
+    width = 2 * _KEY_BASE
+    return (s[..., 0] * width + s[..., 1]) * width + s[..., 2]
+
+
+def _unkey(key):
+    """Inverse of :func:`_key`, as floats ``(..., 3)``."""
+    width = 2 * _KEY_BASE
+    shifted = key + (_KEY_BASE * width + _KEY_BASE) * width + _KEY_BASE
+    c = shifted % width - _KEY_BASE
+    b = (shifted // width) % width - _KEY_BASE
+    a = shifted // (width * width) - _KEY_BASE
+    return np.stack([a, b, c], axis=-1).astype(float)
+
+
+def _neighbour_rows(structure: Structure, radius: float):
+    """Each atom's neighbours within ``radius``, as rows of a k-nearest-neighbour query of the
+    k-d tree (C code, parallel over atoms): ``(index (N, k), shift keys (N, k), count (N,))``
+    (keys: :func:`_key`), each row's neighbours sorted by index, then padding (index ``N``).
+    ``k`` starts from the density and grows until every row has room to spare."""
     n = structure.n_atoms
-    column = np.arange(len(i)) - np.repeat(np.cumsum(counts) - counts, counts)
-    index = np.full((n, capacity), n, np.int32)
-    shifts = np.zeros((n, capacity, 3))
-    index[i, column] = j
-    shifts[i, column] = shift
-    return Neighbours(jnp.asarray(index), jnp.asarray(shifts), jnp.asarray(structure.species, jnp.int32),
-                      jnp.asarray(structure.positions), jnp.asarray(structure.cell), float(cutoff),
-                      float(skin))
+    wrapped, offset, points, owners, shifts = _images(structure.positions, structure.cell,
+                                                      structure.pbc, radius)
+    if np.any(np.abs(offset) >= _KEY_BASE // 2):
+        raise CalibValueError("neighbour_list: atoms lie more than 1000 cells outside the cell; wrap "
+                              "the positions into the cell first")
+    tree = cKDTree(points)
+    volume = abs(np.linalg.det(structure.cell))
+    k = min(len(points), int(1.25 * n / volume * 4.0 / 3.0 * np.pi * radius ** 3) + 16)
+    while True:
+        distance, found = tree.query(wrapped, k=k, distance_upper_bound=radius, workers=-1)
+        distance, found = distance.reshape(n, -1), found.reshape(n, -1)
+        if k >= len(points) or np.all(np.isinf(distance[:, -1])):
+            break
+        k = min(len(points), 2 * k)
+    # The query's rows come sorted by distance: column 0 is the atom itself, and a second zero
+    # distance is an atom on top of another.
+    touching = distance[:, 1] < 1e-8 if distance.shape[1] > 1 else np.zeros(n, bool)
+    if np.any(touching) or not np.all(owners[found[:, 0]] == np.arange(n)):
+        a = int(np.argmax(touching | (owners[found[:, 0]] != np.arange(n))))
+        partners = [int(owners[q]) for q in tree.query_ball_point(wrapped[a], 1e-8)]
+        b = next((o for o in partners if o != a), a)
+        raise CalibValueError(f"neighbour_list: atoms {a} and {b} sit on top of each other (or on a "
+                              "periodic image of each other); remove the duplicate")
+    # Rows sorted by point: the points are grouped by image, each group in atom order, so a row's
+    # gathers read memory in order.
+    found = np.sort(np.where(np.isfinite(distance[:, 1:]), found[:, 1:], len(points)), axis=1)
+    j = np.append(owners, n)[found]
+    # The shift for the positions as given (unwrapped): d = r_j - r_i + shift C. Codes index
+    # the distinct shifts; for atoms inside the cell they are those of the images (few).
+    distinct, point_code = np.unique(_key(shifts), return_inverse=True)
+    code = np.append(point_code.reshape(-1), 0)[found]
+    if np.any(offset != 0):
+        # Atoms outside the cell: shift = image - offset_j + offset_i. Both offsets take few
+        # values: number every (image, offset_j, offset_i) combination and map the combinations
+        # to their distinct shifts through a small table, instead of sorting the pairs' shifts.
+        offsets, offset_code = np.unique(offset, axis=0, return_inverse=True)
+        offset_code = offset_code.reshape(-1)
+        m = len(offsets)
+        combination = (code * m + np.append(offset_code, 0)[j]) * m + offset_code[:, None]
+        shifts = (_unkey(distinct)[:, None, None, :] - offsets[None, :, None, :]
+                  + offsets[None, None, :, :])
+        distinct, table = np.unique(_key(shifts).reshape(-1), return_inverse=True)
+        code = table.reshape(-1)[combination]
+        # Keep the shifts that occur (a histogram, not a sort).
+        present = np.bincount(code[j < n], minlength=len(distinct)) > 0
+        code, distinct = (np.cumsum(present) - 1)[code], distinct[present]
+    return j, code.astype(np.int32), distinct, np.sum(j < n, axis=1)
+
+
+def _pack(structure, cutoff, skin, rows, capacity, images=None) -> Neighbours:
+    """Rows of :func:`_neighbour_rows` cut or padded to ``capacity`` columns. ``images``: a table
+    of shifts to keep when it holds every shift (same shapes, so jitted energies are reused after
+    a rebuild)."""
+    j, code, distinct, counts = rows
+    n = structure.n_atoms
+    width = j.shape[1]
+    if width < capacity:
+        j = np.concatenate([j, np.full((n, capacity - width), n, j.dtype)], axis=1)
+        code = np.concatenate([code, np.zeros((n, capacity - width), code.dtype)], axis=1)
+    index, code = j[:, :capacity], code[:, :capacity]
+    table = _unkey(distinct)
+    if images is not None:
+        known = _key(np.asarray(images))
+        where = {int(k): row for row, k in enumerate(known)}
+        if all(int(k) in where for k in distinct):
+            code = np.array([where[int(k)] for k in distinct], np.int32)[code]
+            table = np.asarray(images)
+    image = np.where(index < n, code, 0).astype(np.int32)
+    return Neighbours(jnp.asarray(index, jnp.int32), jnp.asarray(image), jnp.asarray(table, float),
+                      jnp.asarray(structure.species, jnp.int32), jnp.asarray(structure.positions),
+                      jnp.asarray(structure.cell), float(cutoff), float(skin))
 
 
 def update_neighbours(neighbours: Neighbours, structure: Structure,
                       capacity_multiplier: float = 1.2) -> tuple[Neighbours, bool]:
     """Rebuild the list at the positions and cell of ``structure`` (host).
 
-    Keeps the capacity when the new neighbour counts fit, so jitted energies are reused without
-    recompiling; otherwise reallocates a list ``capacity_multiplier`` times the largest count.
+    Keeps the capacity (and the table of image shifts, when it holds every new shift) when the new
+    neighbour counts fit, so jitted energies are reused without recompiling; otherwise reallocates
+    a list ``capacity_multiplier`` times the largest count.
 
     Returns:
         ``(neighbours, reallocated)``.
     """
-    pairs = _pairs(structure.positions, structure.cell, structure.pbc,
-                   neighbours.cutoff + neighbours.skin)
-    most = int(pairs[3].max(initial=0))
+    rows = _neighbour_rows(structure, neighbours.cutoff + neighbours.skin)
+    most = int(rows[3].max(initial=0))
     fits = most <= neighbours.capacity
     capacity = neighbours.capacity if fits else max(1, int(np.ceil(most * capacity_multiplier)))
-    return _dense(structure, neighbours.cutoff, neighbours.skin, pairs, capacity), not fits
+    return (_pack(structure, neighbours.cutoff, neighbours.skin, rows, capacity,
+                  neighbours.images if fits else None), not fits)
 
 
 def displacements(neighbours: Neighbours, positions: jax.Array, cell: jax.Array) -> jax.Array:
@@ -180,7 +288,7 @@ def displacements(neighbours: Neighbours, positions: jax.Array, cell: jax.Array)
     Padding entries hold arbitrary finite vectors; mask them with ``neighbours.mask``.
     """
     others = jnp.take(positions, neighbours.index, axis=0, mode="clip")
-    return others - positions[:, None, :] + neighbours.shift @ cell
+    return others - positions[:, None, :] + jnp.take(neighbours.images @ cell, neighbours.image, axis=0)
 
 
 def neighbours_valid(neighbours: Neighbours, positions: jax.Array, cell: jax.Array) -> jax.Array:

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._neighbours import Neighbours, displacements, neighbours_valid
+from ._radial import RadialTerms, radial_energy
 from calib._errors import CalibKeyError, CalibTypeError, CalibValueError
 
 TRUNCATIONS = ("plain", "shifted", "smooth")
@@ -156,6 +157,13 @@ class Potential:
         """The physical range of the parameters, as :class:`Constraint` s (none by default)."""
         return ()
 
+    def radial_terms(self, theta) -> RadialTerms | None:
+        """The potential as pair, density and embedding functions of distances
+        (:class:`~._radial.RadialTerms`, θ checked and bound), for potentials of that form; then
+        :func:`potential_energy` and its derivatives use the explicit forces of :mod:`._radial`
+        instead of autodiff of :meth:`site_energies`. ``None`` (the default) for other forms."""
+        return None
+
     def site_energies(self, theta, r, d, inside, species, neighbour_species) -> jax.Array:
         """Energy of each atom, ``(N,)``, eV.
 
@@ -216,13 +224,12 @@ class PairPotential(Potential):
         theta = self.check_theta(theta)
         return 0.5 * jnp.sum(jnp.where(inside, self.truncated_pair(r, theta), 0.0), axis=1)
 
+    def radial_terms(self, theta):
+        theta = self.check_theta(theta)
+        return RadialTerms(pair=lambda r, s_i, s_j: self.truncated_pair(r, theta))
 
-def site_energies(potential: Potential, positions, cell, theta, neighbours: Neighbours) -> jax.Array:
-    """Per-atom energies ``(N,)`` (eV) of atoms at ``positions`` ``(N, 3)`` in ``cell`` ``(3, 3)``.
 
-    NaN if the neighbour list no longer covers the cutoff (rebuild it: see
-    :func:`update_neighbours`).
-    """
+def _check_list(potential: Potential, positions, neighbours: Neighbours):
     if neighbours.cutoff < potential.cutoff:
         raise CalibValueError(f"potential_energy: the neighbour list was built for cutoff "
                               f"{neighbours.cutoff} Å but {type(potential).__name__} needs "
@@ -231,6 +238,15 @@ def site_energies(potential: Potential, positions, cell, theta, neighbours: Neig
     if positions.shape != neighbours.reference_positions.shape:
         raise CalibValueError(f"potential_energy: positions have shape {positions.shape} but the "
                               f"neighbour list was built for {neighbours.reference_positions.shape}")
+
+
+def site_energies(potential: Potential, positions, cell, theta, neighbours: Neighbours) -> jax.Array:
+    """Per-atom energies ``(N,)`` (eV) of atoms at ``positions`` ``(N, 3)`` in ``cell`` ``(3, 3)``.
+
+    NaN if the neighbour list no longer covers the cutoff (rebuild it: see
+    :func:`update_neighbours`). Differentiable by autodiff of :meth:`Potential.site_energies`.
+    """
+    _check_list(potential, positions, neighbours)
     d = displacements(neighbours, positions, cell)
     r2 = jnp.sum(d * d, axis=-1)
     inside = neighbours.mask & (r2 < potential.cutoff ** 2)
@@ -243,12 +259,22 @@ def site_energies(potential: Potential, positions, cell, theta, neighbours: Neig
     return jnp.where(valid, energies, jnp.nan)
 
 
+def has_radial_terms(potential: Potential) -> bool:
+    """Whether ``potential`` describes itself by :meth:`Potential.radial_terms`."""
+    return type(potential).radial_terms is not Potential.radial_terms
+
+
 def potential_energy(potential: Potential, positions, cell, theta, neighbours: Neighbours) -> jax.Array:
     r"""Total energy, eV, of atoms at ``positions`` ``(N, 3)`` (Å) in ``cell`` ``(3, 3)`` (Å).
 
     Differentiable in positions (forces :math:`-\partial E/\partial r`), in the cell (stress), and in
-    every entry of ``theta``. NaN when ``neighbours`` is stale, so a solver reports it.
+    every entry of ``theta``. NaN when ``neighbours`` is stale, so a solver reports it. Pair and
+    embedded-atom potentials (:meth:`Potential.radial_terms`) are evaluated by :mod:`._radial`,
+    with explicit forces; others by autodiff of their site energies.
     """
+    if has_radial_terms(potential):
+        _check_list(potential, positions, neighbours)
+        return radial_energy(potential, positions, cell, theta, neighbours)
     return jnp.sum(site_energies(potential, positions, cell, theta, neighbours))
 
 
