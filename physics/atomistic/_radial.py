@@ -135,45 +135,30 @@ def evaluate(potential, positions, cell, theta, neighbours: Neighbours, *, force
     cutoff = potential.cutoff
     eam = terms.embedding is not None
 
-    # Pass 1: pair energy per atom, and the density (embedded-atom form).
-    def first(start, size):
-        index, _, d, r, inside = _block_geometry(x, image_vectors, neighbours, start, size, cutoff)
-        s_i = lax.dynamic_slice_in_dim(species, start, size)[:, None]
-        s_j = jnp.take(species, index, mode="clip")
-        pair = jnp.sum(jnp.where(inside, terms.pair(r, s_i, s_j), 0.0), axis=1)
-        if not eam:
-            return 0.5 * pair, jnp.zeros_like(pair)
-        rho = jnp.sum(jnp.where(inside, terms.density(r, s_j), 0.0), axis=1)
-        return 0.5 * pair, rho
-
-    pair_energy, rho = _map_rows(first, n, capacity)
-    site = pair_energy
-    embedding_slope = None
-    if eam:
-        embedding, embedding_slope = _derivative(terms.embedding, rho, species)
-        site = site + embedding
-    energy = jnp.sum(site)
     valid = neighbours_valid(neighbours, positions, cell)
-    energy = jnp.where(valid, energy, jnp.nan)
-    if not (forces or cell_gradient):
-        return _Evaluation(energy, None, None)
+    want_derivatives = forces or cell_gradient
 
-    # Pass 2: w_ij (the module docstring), the forces, and the virial sum.
-    def second(start, size):
+    def rows(start, size):
         index, image, d, r, inside = _block_geometry(x, image_vectors, neighbours, start, size,
                                                      cutoff)
         s_i = lax.dynamic_slice_in_dim(species, start, size)[:, None]
         s_j = jnp.take(species, index, mode="clip")
-        _, slope = _derivative(terms.pair, r, s_i, s_j)
-        if eam:
-            _, density_slope = _derivative(terms.density, r, s_j)
-            own_slope = lax.dynamic_slice_in_dim(embedding_slope, start, size)[:, None]
-            their_slope = jnp.take(embedding_slope, index, mode="clip")
-            if terms.species_dependent_density:
-                _, reverse_slope = _derivative(terms.density, r, jnp.broadcast_to(s_i, r.shape))
-            else:
-                reverse_slope = density_slope
-            slope = slope + own_slope * density_slope + their_slope * reverse_slope
+        return index, image, d, r, inside, s_i, s_j
+
+    # Pass 1: pair energy per atom, and the density (embedded-atom form). A pair potential's
+    # forces need nothing more, so they come from this pass too.
+    def first(start, size):
+        index, image, d, r, inside, s_i, s_j = rows(start, size)
+        if eam or not want_derivatives:
+            pair = jnp.sum(jnp.where(inside, terms.pair(r, s_i, s_j), 0.0), axis=1)
+            rho = (jnp.sum(jnp.where(inside, terms.density(r, s_j), 0.0), axis=1) if eam
+                   else jnp.zeros_like(pair))
+            return 0.5 * pair, rho, None, None
+        pair, slope = _derivative(terms.pair, r, s_i, s_j)
+        pair = jnp.sum(jnp.where(inside, pair, 0.0), axis=1)
+        return (0.5 * pair, jnp.zeros_like(pair)) + _force_sums(slope, d, r, inside, image)
+
+    def _force_sums(slope, d, r, inside, image):
         w = jnp.where(inside, slope / r, 0.0)
         wd = [w * d[a] for a in range(3)]
         out_forces = jnp.stack([jnp.sum(c, axis=1) for c in wd], axis=-1) if forces else None
@@ -185,7 +170,33 @@ def evaluate(potential, positions, cell, theta, neighbours: Neighbours, *, force
                                                  for a in range(3)], -1) for b in range(3)], -2)
         return out_forces, virial
 
-    out_forces, virial = _map_rows(second, n, capacity)
+    pair_energy, rho, out_forces, virial = _map_rows(first, n, capacity)
+    site = pair_energy
+    embedding_slope = None
+    if eam:
+        embedding, embedding_slope = _derivative(terms.embedding, rho, species)
+        site = site + embedding
+    energy = jnp.where(valid, jnp.sum(site), jnp.nan)
+    if not want_derivatives:
+        return _Evaluation(energy, None, None)
+
+    if eam:
+        # Pass 2: w_ij (the module docstring), with F'(rho) of both atoms of each pair.
+        def second(start, size):
+            index, image, d, r, inside, s_i, s_j = rows(start, size)
+            _, slope = _derivative(terms.pair, r, s_i, s_j)
+            _, density_slope = _derivative(terms.density, r, s_j)
+            own_slope = lax.dynamic_slice_in_dim(embedding_slope, start, size)[:, None]
+            their_slope = jnp.take(embedding_slope, index, mode="clip")
+            if terms.species_dependent_density:
+                _, reverse_slope = _derivative(terms.density, r, jnp.broadcast_to(s_i, r.shape))
+            else:
+                reverse_slope = density_slope
+            slope = slope + own_slope * density_slope + their_slope * reverse_slope
+            return _force_sums(slope, d, r, inside, image)
+
+        out_forces, virial = _map_rows(second, n, capacity)
+
     def nan_unless_valid(a):
         return jnp.where(valid, a, jnp.nan)
 
