@@ -25,6 +25,9 @@ SUBCOMMANDS = {
                           "time and memory of the solvers and adjoints against jaxopt and optimistix"),
     "bench-atomistic": ("experiments.bench_atomistic",
                         "relaxations against ASE, implicit gradients of a vacancy energy, scaling in N"),
+    "bench-lammps": ("experiments.bench_lammps",
+                     "vacancy relaxations (Morse, tabulated EAM) against LAMMPS on one core, and "
+                     "the time of one force evaluation, part by part"),
     "bench-calibration": ("experiments.bench_calibration",
                           "exact jacfwd Jacobians vs the finite-difference least-squares baseline: "
                           "solves, iterations, time, scaling in P"),
