@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -147,6 +147,44 @@ def _hermite(values, slopes, row, x, spacing, extrapolate):
              + (3.0 * p2 - 2.0 * p3) * values[row, k + 1] + (p3 - p2) * slopes[row, k + 1])
     if extrapolate:
         outside = values[row, n - 1] + slopes[row, n - 1] * (t - (n - 1))
+    else:
+        outside = 0.0
+    return jnp.where(beyond, outside, cubic)
+
+
+class _Cubics(NamedTuple):
+    """The pieces of :func:`_hermite`'s interpolant as power-basis coefficients, for evaluation
+    at many points: ``coefficients[a]`` ``(rows * (n - 1),)`` multiplies :math:`p^a` on each
+    interval (rows flattened, so a lookup is one 1-D gather per coefficient), and the last node's
+    value and slope serve the linear continuation."""
+
+    coefficients: tuple
+    last_value: jax.Array  # (rows,)
+    last_slope: jax.Array  # (rows,)
+    nodes: int
+
+
+def _cubics(values, slopes) -> _Cubics:
+    y0, y1, m0, m1 = values[:, :-1], values[:, 1:], slopes[:, :-1], slopes[:, 1:]
+    # The Hermite basis of _hermite, expanded in powers of p.
+    coefficients = (y0, m0, 3.0 * (y1 - y0) - 2.0 * m0 - m1, 2.0 * (y0 - y1) + m0 + m1)
+    return _Cubics(tuple(c.reshape(-1) for c in coefficients), values[:, -1], slopes[:, -1],
+                   values.shape[-1])
+
+
+def _evaluate_cubics(cubics: _Cubics, row, x, spacing, extrapolate):
+    """:func:`_hermite` from :func:`_cubics` (the same function up to round-off)."""
+    n = cubics.nodes
+    t = x / spacing
+    k = jnp.clip(jnp.floor(t), 0, n - 2).astype(jnp.int32)
+    beyond = t > n - 1
+    p = jnp.where(beyond, 1.0, t - k)
+    flat = row * (n - 1) + k
+    a0, a1, a2, a3 = (jnp.take(c, flat, mode="clip") for c in cubics.coefficients)
+    cubic = ((a3 * p + a2) * p + a1) * p + a0
+    if extrapolate:
+        outside = (jnp.take(cubics.last_value, row, mode="clip")
+                   + jnp.take(cubics.last_slope, row, mode="clip") * (t - (n - 1)))
     else:
         outside = 0.0
     return jnp.where(beyond, outside, cubic)
@@ -317,11 +355,14 @@ class TabulatedEAM(Potential):
     def radial_terms(self, theta):
         theta = self.check_theta(theta)
         n = self.n_elements
-        F, F_slopes = jnp.asarray(theta["F"]), _slopes(self, jnp.asarray(theta["F"]))
+        F = jnp.asarray(theta["F"])
         # f and rphi share the r grid: one slope computation (one solve for splines) for both.
         radial = jnp.concatenate([jnp.asarray(theta["f"]), jnp.asarray(theta["rphi"])])
         radial_slopes = _slopes(self, radial)
-        f, f_slopes, rphi, rphi_slopes = radial[:n], radial_slopes[:n], radial[n:], radial_slopes[n:]
+        # Power-basis pieces, once per evaluation: each lookup is then four 1-D gathers.
+        embedding_cubics = _cubics(F, _slopes(self, F))
+        density_cubics = _cubics(radial[:n], radial_slopes[:n])
+        pair_cubics = _cubics(radial[n:], radial_slopes[n:])
 
         def known(s):
             return (s >= 0) & (s < n)
@@ -329,16 +370,17 @@ class TabulatedEAM(Potential):
         def pair(r, s_i, s_j):
             # Unknown species codes are clipped for the table lookup, then give NaN energies.
             rows = self.pair_row(jnp.clip(s_i, 0, n - 1), jnp.clip(s_j, 0, n - 1))
-            phi = _hermite(rphi, rphi_slopes, jnp.broadcast_to(rows, r.shape), r, self.d_r, False) / r
+            phi = _evaluate_cubics(pair_cubics, jnp.broadcast_to(rows, r.shape), r, self.d_r,
+                                   False) / r
             return jnp.where(known(s_i) & known(s_j), phi, jnp.nan)
 
         def density(r, s_j):
             s_j = jnp.broadcast_to(s_j, r.shape)
-            value = _hermite(f, f_slopes, jnp.clip(s_j, 0, n - 1), r, self.d_r, False)
+            value = _evaluate_cubics(density_cubics, jnp.clip(s_j, 0, n - 1), r, self.d_r, False)
             return jnp.where(known(s_j), value, jnp.nan)
 
         def embedding(rho, s):
-            value = _hermite(F, F_slopes, jnp.clip(s, 0, n - 1), rho, self.d_rho, True)
+            value = _evaluate_cubics(embedding_cubics, jnp.clip(s, 0, n - 1), rho, self.d_rho, True)
             return jnp.where(known(s), value, jnp.nan)
 
         return RadialTerms(pair, density, embedding, species_dependent_density=n > 1)
