@@ -12,7 +12,7 @@ The request holds the structure, the potential (``morse``: D, alpha, r0 and a cu
 shifted to 0 there, or ``eam/alloy``: a setfl file) and the stopping rule (``min_style cg``,
 ``min_modify norm max``: the largest per-atom force norm). The answer (JSON on stdout) holds the
 start and final energies, iterations, force evaluations, LAMMPS's own time split (pair, neighbour
-lists, the rest) and the final positions.
+lists, the rest), the final positions and forces. ``max_iterations=0`` evaluates the start only.
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ def minimise(request: dict, env: dict, workdir: pathlib.Path) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"the LAMMPS child failed:\n{done.stderr[-3000:]}")
     answer = json.loads(done.stdout.strip().splitlines()[-1])
-    answer["positions"] = np.load(answer.pop("positions_file"))
+    final = pathlib.Path(answer.pop("positions_file"))
+    answer["positions"], answer["forces"] = np.load(final), np.load(final.with_name("forces.npy"))
     return answer
 
 
@@ -137,18 +138,21 @@ def _child(path: str) -> None:
     lmp.command("run 0")
     start = lmp.get_thermo("pe")
     t0 = time.perf_counter()
-    lmp.command(f"minimize 0.0 {request['fmax']!r} {request['max_iterations']} "
-                f"{10 * request['max_iterations']}")
+    if request["max_iterations"] > 0:
+        lmp.command(f"minimize 0.0 {request['fmax']!r} {request['max_iterations']} "
+                    f"{10 * request['max_iterations']}")
     seconds = time.perf_counter() - t0
     final = lmp.get_thermo("pe")
-    forces = np.array(lmp.numpy.extract_atom("f")[:n])
-    ids = np.array(lmp.numpy.extract_atom("id")[:n])
-    x = np.array(lmp.numpy.extract_atom("x")[:n])[np.argsort(ids)]
+    order = np.argsort(np.array(lmp.numpy.extract_atom("id")[:n]))
+    forces = np.array(lmp.numpy.extract_atom("f")[:n])[order]
+    x = np.array(lmp.numpy.extract_atom("x")[:n])[order]
     lmp.close()
     log = pathlib.Path(request["log"]).read_text()
-    iterations, evaluations = map(int, re.findall(
-        r"Iterations, force evaluations\s*=\s*(\d+)\s+(\d+)", log)[-1])
-    stop = re.findall(r"Stopping criterion\s*=\s*(.+)", log)[-1].strip()
+    iterations, evaluations, stop = 0, 1, "none (a single evaluation)"
+    if request["max_iterations"] > 0:
+        iterations, evaluations = map(int, re.findall(
+            r"Iterations, force evaluations\s*=\s*(\d+)\s+(\d+)", log)[-1])
+        stop = re.findall(r"Stopping criterion\s*=\s*(.+)", log)[-1].strip()
     split = {}
     for section in ("Pair", "Neigh", "Comm", "Modify", "Output", "Other"):
         found = re.findall(rf"^{section}\s*\|\s*([0-9.eE+-]+)", log, flags=re.M)
@@ -156,6 +160,7 @@ def _child(path: str) -> None:
             split[section.lower() + "_s"] = float(found[-1])
     final_positions = pathlib.Path(request["positions_file"]).with_name("final.npy")
     np.save(final_positions, x)
+    np.save(final_positions.with_name("forces.npy"), forces)
     print(json.dumps({"seconds": seconds, "start_energy": start, "final_energy": final,
                       "iterations": iterations, "evaluations": evaluations, "stop": stop,
                       "max_force_norm": float(np.max(np.linalg.norm(forces, axis=1))),

@@ -294,7 +294,7 @@ def compare(args, table: pathlib.Path, env: dict | None, workdir: pathlib.Path) 
                       f"max|F_i| {result['max_force_norm']:.1e} eV/Å, converged {result['converged']}")
                 record = {"potential": name, "cells": cells, "n_atoms": n, "calib_cores": cores,
                           "calib": result, "lammps": None if lammps is None else
-                          {k: v for k, v in lammps.items() if k != "positions"}}
+                          {k: v for k, v in lammps.items() if k not in ("positions", "forces")}}
                 if lammps is not None:
                     record["ratio"] = result["seconds"] / lammps["seconds"]
                     record["per_evaluation_ratio"] = per_eval / (lammps["seconds"]

@@ -28,7 +28,7 @@ table values* and derivatives with respect to θ are exact. Two slope rules (``i
 - ``"lammps"`` (default): fourth-order central differences :math:`(y_{k-2} - y_{k+2} +
   8(y_{k+1} - y_{k-1}))/12` inside, second-order next to the ends, one-sided at the ends: the scheme
   of LAMMPS ``pair_style eam`` (``PairEAM::interpolate``), so a setfl file should give LAMMPS's
-  energies up to round-off (by construction; not checked against a LAMMPS run here). Continuous
+  energies up to round-off (checked against LAMMPS itself when it is installed). Continuous
   first derivatives (C¹): forces are continuous, force constants jump at the grid nodes.
 - ``"spline"``: the not-a-knot cubic spline (C²), slopes from a tridiagonal solve. It is the
   interpolant of FITPACK/scipy that ASE's EAM calculator uses, but ASE splines

@@ -38,9 +38,10 @@ from calib._errors import CalibValueError
 class Neighbours(eqx.Module):
     """A dense neighbour list (a pytree; pass it to energies as an argument).
 
-    The list is *full* and *symmetric*: every pair :math:`(i, j, n)` is listed in row :math:`i`
-    and its reverse :math:`(j, i, -n)` in row :math:`j`, so the force on an atom can be summed over
-    its own row (see :mod:`._radial`).
+    The list is *full*: a pair :math:`(i, j, n)` is listed in row :math:`i` and its reverse
+    :math:`(j, i, -n)` in row :math:`j` (both found by one query, so up to round-off at the radius
+    itself, where no pair can interact while the list is valid), so the force on an atom can be
+    summed over its own row (see :mod:`._radial`).
 
     Attributes:
         index: neighbour atom indices, shape ``(N, capacity)``, int32; padding entries hold ``N``.

@@ -11,9 +11,9 @@ Potentials whose energy depends on distances only through pair and density terms
 **Why not plain reverse-mode autodiff.** The reverse pass of a gather ``x[index]`` is a
 scatter-add, and XLA materialises every per-pair intermediate of the energy (distances, exponentials,
 cotangents) as a separate ``(N, capacity)`` array: on a CPU an energy-and-force evaluation cost
-about ten times the energy alone. Here the forces are written out. On the *full, symmetric*
-neighbour list (:class:`~._neighbours.Neighbours`: every :math:`(i, j, n)` has its :math:`(j, i,
--n)`), the force on atom :math:`i` is a sum over its own row,
+about ten times the energy alone. Here the forces are written out. On the *full* neighbour list
+(:class:`~._neighbours.Neighbours`: every pair that can interact is listed as :math:`(i, j, n)`
+and as :math:`(j, i, -n)`), the force on atom :math:`i` is a sum over its own row,
 
 .. math:: F_i = \sum_{j} w_{ij}\, d_{ij}, \qquad
           w_{ij} = \frac{1}{r_{ij}}\Big[\phi'_{s_i s_j}(r_{ij}) + F'_{s_i}(\rho_i) f'_{s_j}(r_{ij})
