@@ -59,7 +59,14 @@ def _relative(a, b):
     return float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
 
 
-@pytest.mark.parametrize("name", list(CASES))
+# Two cases cover both code paths (one pass for pair potentials, two for the embedded-atom form,
+# with species) in every run of the suite; the others run with the benchmarks (compile time).
+QUICK_CASES = ("morse, shifted, strained cell", "tabulated, two species")
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=[] if name in QUICK_CASES else [pytest.mark.benchmark])
+    for name in CASES])
 def test_every_derivative_equals_autodiff_of_the_site_energies(name):
     potential, theta, structure = CASES[name]
     assert has_radial_terms(potential)
