@@ -165,10 +165,12 @@ def breakdown(potential, theta, structure, neighbours, repeats: int, autodiff: b
 
     def geometry(p, c, nb):
         x, vectors = p.T, nb.images @ c
-        return jnp.sum(_map_rows(lambda start, size: jnp.sum(jnp.where(
-            _block_geometry(x, vectors, nb, start, size, potential.cutoff)[4],
-            _block_geometry(x, vectors, nb, start, size, potential.cutoff)[3], 0.0), axis=1),
-            n, capacity))
+
+        def block(start, size):
+            *_, r, inside = _block_geometry(x, vectors, nb, start, size, potential.cutoff)
+            return jnp.sum(jnp.where(inside, r, 0.0), axis=1)
+
+        return jnp.sum(_map_rows(block, n, capacity))
 
     parts = {
         "energy": jax.jit(lambda p, c, th, nb: potential_energy(potential, p, c, th, nb)),
@@ -238,8 +240,7 @@ def worker(request: dict) -> dict:
                compile_s=timing["compile_s"], steps=int(relaxed.solution.steps),
                evaluations=counter[0], converged=bool(relaxed.solution.converged),
                final_energy=float(relaxed.energy),
-               max_force_norm=float(jnp.max(jnp.linalg.norm(forces, axis=1))),
-               final_positions=np.asarray(relaxed.positions).tolist())
+               max_force_norm=float(jnp.max(jnp.linalg.norm(forces, axis=1))))
     return out
 
 
@@ -285,7 +286,6 @@ def compare(args, table: pathlib.Path, env: dict | None, workdir: pathlib.Path) 
                        "autodiff_max_atoms": args.autodiff_max_atoms}
             for cores in args.calib_cores:
                 result = run_worker(request, cores)
-                result.pop("final_positions")
                 label = f"calib L-BFGS ({result['backend']}, {result['cores']} cores)"
                 per_eval = result["seconds"] / max(result["evaluations"], 1)
                 print(f"  {label}: {result['seconds']:.3f} s (compile {result['compile_s']:.1f} s "

@@ -194,8 +194,8 @@ def _neighbour_rows(structure: Structure, radius: float):
     wrapped, offset, points, owners, shifts = _images(structure.positions, structure.cell,
                                                       structure.pbc, radius)
     if np.any(np.abs(offset) >= _KEY_BASE // 2):
-        raise CalibValueError("neighbour_list: atoms lie more than 1000 cells outside the cell; wrap "
-                              "the positions into the cell first")
+        raise CalibValueError(f"neighbour_list: atoms lie {_KEY_BASE // 2} or more cells outside the "
+                              "cell; wrap the positions into the cell first")
     tree = cKDTree(points)
     volume = abs(np.linalg.det(structure.cell))
     k = min(len(points), int(1.25 * n / volume * 4.0 / 3.0 * np.pi * radius ** 3) + 16)
@@ -244,7 +244,7 @@ def _pack(structure, cutoff, skin, rows, capacity, images=None) -> Neighbours:
     """Rows of :func:`_neighbour_rows` cut or padded to ``capacity`` columns. ``images``: a table
     of shifts to keep when it holds every shift (same shapes, so jitted energies are reused after
     a rebuild)."""
-    j, code, distinct, counts = rows
+    j, code, distinct, _ = rows
     n = structure.n_atoms
     width = j.shape[1]
     if width < capacity:
